@@ -1,0 +1,141 @@
+"""Conditional face GAN: generator, projection discriminator, and their config.
+
+Conditioning vector ``c`` (``COND_DIM`` = 8): ``[male, female, age_n, white, black, asian, indian, other]``
+where ``age_n = log1p(age) / log1p(100) * 2 - 1`` (so 0 years -> -1, 100 years -> 1).
+Gender may be a soft presentation value in [0, 1] (female weight); the same vector feeds the
+generator (through a learned embedding) and the discriminator (projection term).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+COND_DIM = 8
+RACES = ("white", "black", "asian", "indian", "other")
+
+
+@dataclass(frozen=True)
+class FaceGANConfig:
+    resolution: int = 64
+    z_dim: int = 128
+    cond_embed: int = 64
+    g_channels: int = 32  # channels at the highest resolution; doubles per level down to 4x4 (capped)
+    d_channels: int = 32
+    max_channels: int = 512
+    extra_levels: int = 1  # levels (from 8x8 up) that get a second 3x3 conv
+
+    def levels(self) -> int:
+        return int(math.log2(self.resolution)) - 2  # number of 2x upsamplings from 4x4
+
+    def g_ch(self, level: int) -> int:
+        """Channels at ``level`` (0 = 4x4 ... levels() = full resolution)."""
+        return min(self.g_channels * 2 ** (self.levels() - level), self.max_channels)
+
+    def d_ch(self, level: int) -> int:
+        return min(self.d_channels * 2 ** (self.levels() - level), self.max_channels)
+
+
+def age_to_unit(age: torch.Tensor | float) -> torch.Tensor:
+    age = torch.as_tensor(age, dtype=torch.float32).clamp(0, 116)
+    return torch.log1p(age) / math.log1p(100.0) * 2 - 1
+
+
+def make_cond(female: torch.Tensor, age: torch.Tensor, race: torch.Tensor) -> torch.Tensor:
+    """``female`` (B,) in [0,1], ``age`` (B,) years, ``race`` (B,) int in 0..4 or (B,5) weights -> (B, 8)."""
+    female = torch.as_tensor(female, dtype=torch.float32)
+    race = torch.as_tensor(race)
+    if race.dim() == 1:
+        race = F.one_hot(race.long(), len(RACES)).float()
+    return torch.cat([(1 - female)[:, None], female[:, None], age_to_unit(age)[:, None], race.float()], dim=1)
+
+
+class GBlock(nn.Module):
+    """2x upsampling (transposed conv 4x4) + BN + ReLU, optionally one more 3x3 conv (``extra``)."""
+
+    def __init__(self, cin: int, cout: int, extra: bool):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False) if extra else None
+        self.bn2 = nn.BatchNorm2d(cout) if extra else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.up(x)))
+        if self.conv2 is not None:
+            x = F.relu(self.bn2(self.conv2(x)))
+        return x
+
+
+class Generator(nn.Module):
+    """``(z (B, z_dim), c (B, 8)) -> image (B, 3, R, R)`` in [-1, 1]."""
+
+    def __init__(self, cfg: FaceGANConfig):
+        super().__init__()
+        self.cfg = cfg
+        c0 = cfg.g_ch(0)
+        self.embed = nn.Linear(COND_DIM, cfg.cond_embed)
+        self.fc = nn.Linear(cfg.z_dim + cfg.cond_embed, c0 * 16, bias=False)
+        self.bn0 = nn.BatchNorm1d(c0 * 16)
+        self.blocks = nn.ModuleList(
+            GBlock(cfg.g_ch(i), cfg.g_ch(i + 1), extra=i + 1 <= cfg.extra_levels) for i in range(cfg.levels())
+        )
+        self.to_rgb = nn.Conv2d(cfg.g_ch(cfg.levels()), 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        assert z.dim() == 2 and z.shape[1] == self.cfg.z_dim, z.shape
+        assert c.shape == (z.shape[0], COND_DIM), c.shape
+        h = torch.cat([z, self.embed(c)], dim=1)
+        h = F.relu(self.bn0(self.fc(h))).view(z.shape[0], -1, 4, 4)
+        for b in self.blocks:
+            h = b(h)
+        return torch.tanh(self.to_rgb(h))
+
+
+def _sn(m: nn.Module) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(m)
+
+
+class DBlock(nn.Module):
+    """Strided 4x4 conv (2x down), optionally preceded by a 3x3 conv (``extra``)."""
+
+    def __init__(self, cin: int, cout: int, extra: bool):
+        super().__init__()
+        self.conv1 = _sn(nn.Conv2d(cin, cin, 3, padding=1)) if extra else None
+        self.down = _sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv1 is not None:
+            x = F.leaky_relu(self.conv1(x), 0.2)
+        return F.leaky_relu(self.down(x), 0.2)
+
+
+class Discriminator(nn.Module):
+    """Projection discriminator: ``(image (B,3,R,R), c (B,8)) -> logit (B,)``."""
+
+    def __init__(self, cfg: FaceGANConfig):
+        super().__init__()
+        self.cfg = cfg
+        L = cfg.levels()
+        self.from_rgb = _sn(nn.Conv2d(3, cfg.d_ch(L), 3, padding=1))
+        self.blocks = nn.ModuleList(DBlock(cfg.d_ch(i), cfg.d_ch(i - 1), extra=i <= cfg.extra_levels) for i in range(L, 0, -1))
+        c0 = cfg.d_ch(0)
+        self.final = _sn(nn.Conv2d(c0, c0, 4))  # 4x4 -> 1x1
+        self.out = _sn(nn.Linear(c0, 1))
+        self.proj = _sn(nn.Linear(COND_DIM, c0, bias=False))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.from_rgb(x), 0.2)
+        for b in self.blocks:
+            h = b(h)
+        h = F.leaky_relu(self.final(h), 0.2).flatten(1)
+        return self.out(h).squeeze(1) + (self.proj(c) * h).sum(1)
+
+
+def truncate(z: torch.Tensor, psi: float) -> torch.Tensor:
+    """Truncation toward the mean of the N(0, I) prior: ``psi=1`` is untruncated."""
+    return z * psi

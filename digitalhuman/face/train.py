@@ -1,0 +1,258 @@
+"""Train the conditional face GAN (hinge loss, spectral-norm projection D, DiffAugment, EMA).
+
+A run lives in a numbered folder ``OUT/00003-face-r64`` holding ``config.json`` (resolved
+options), ``log.jsonl`` (losses), ``samples/`` (grids) and ``checkpoint.pt`` (resumable; read
+with ``weights_only=True``). ``--resume`` continues the newest run in ``OUT``. Under ``torchrun``
+each process trains on its own shard with DistributedDataParallel (gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import load_training_checkpoint, save_training_checkpoint, save_weights
+from ..runs import new_run_dir, latest_run_dir
+from .data import load_split
+from .gan import Discriminator, FaceGANConfig, Generator, make_cond
+
+
+@dataclass(frozen=True)
+class FaceTrainConfig:
+    model: FaceGANConfig = field(default_factory=FaceGANConfig)
+    batch: int = 64  # global batch (split across DDP processes)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    ema_decay: float = 0.999
+    ema_start: int = 1000
+    steps: int = 200_000
+    minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    log_every: int = 50
+    sample_every: int = 250
+    ckpt_every: int = 200
+    seed: int = 0
+    threads: int = 2
+    augment: tuple[str, ...] = ("color", "translation")
+
+
+# ---------------------------------------------------------------- DiffAugment (Zhao et al. 2020)
+def diff_augment(x: torch.Tensor, policy: tuple[str, ...], g: torch.Generator) -> torch.Tensor:
+    B = x.shape[0]
+    if "color" in policy:
+        x = x + (torch.rand(B, 1, 1, 1, generator=g) - 0.5) * 0.5  # brightness (in [-1,1] units)
+        mean = x.mean(dim=1, keepdim=True)
+        x = (x - mean) * (torch.rand(B, 1, 1, 1, generator=g) * 0.6 + 0.7) + mean  # saturation
+        mean = x.mean(dim=[1, 2, 3], keepdim=True)
+        x = (x - mean) * (torch.rand(B, 1, 1, 1, generator=g) * 0.5 + 0.75) + mean  # contrast
+    if "translation" in policy:
+        R = x.shape[-1]
+        s = R // 8
+        pad = F.pad(x, (s, s, s, s), mode="reflect")
+        dx = torch.randint(0, 2 * s + 1, (B,), generator=g)
+        dy = torch.randint(0, 2 * s + 1, (B,), generator=g)
+        idx = torch.arange(R)
+        rows = (dy[:, None] + idx[None]).view(B, 1, R, 1).expand(B, 3, R, R + 2 * s)
+        x = pad.gather(2, rows)
+        cols = (dx[:, None] + idx[None]).view(B, 1, 1, R).expand(B, 3, R, R)
+        x = x.gather(3, cols)
+    if "cutout" in policy:
+        R = x.shape[-1]
+        s = R // 4
+        cy = torch.randint(0, R, (B, 1, 1), generator=g)
+        cx = torch.randint(0, R, (B, 1, 1), generator=g)
+        yy = torch.arange(R).view(1, R, 1)
+        xx = torch.arange(R).view(1, 1, R)
+        keep = ~(((yy - cy).abs() < s // 2 + 1) & ((xx - cx).abs() < s // 2 + 1))
+        x = x * keep[:, None].float()
+    return x
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
+    from PIL import Image
+
+    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    n, h, w, _ = x.shape
+    rows = (n + nrow - 1) // nrow
+    grid = np.zeros((rows * h, nrow * w, 3), np.uint8)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        grid[r * h : (r + 1) * h, c * w : (c + 1) * w] = x[i]
+    Image.fromarray(grid).save(path)
+
+
+def _sample_conds(n: int, female: np.ndarray, age: np.ndarray, race: np.ndarray, rng: np.random.Generator):
+    """Conditions for fake images: drawn from the real label distribution (so D sees matched marginals)."""
+    idx = rng.integers(0, len(female), n)
+    return make_cond(torch.from_numpy(female[idx]), torch.from_numpy(age[idx]), torch.from_numpy(race[idx]))
+
+
+def fixed_sample_conds(n: int = 32) -> torch.Tensor:
+    female = torch.tensor([i % 2 for i in range(n)], dtype=torch.float32)
+    age = torch.tensor([[4, 20, 30, 45, 60, 80][(i // 2) % 6] for i in range(n)], dtype=torch.float32)
+    race = torch.tensor([(i // 12) % 5 for i in range(n)])
+    return make_cond(female, age, race)
+
+
+def export_generator(g_ema: Generator, cfg: FaceGANConfig, path: Path, extra: dict[str, str]) -> str:
+    return save_weights(path, g_ema.state_dict(), kind="face_generator", config=cfg, half=True, extra=extra)
+
+
+def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | None = None,
+          cache_dir: str | None = None, progress: bool = True) -> Path:
+    import torch.distributed as dist
+
+    ddp = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    rank, world = 0, 1
+    if ddp:
+        dist.init_process_group("gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+
+    if resume:
+        run = latest_run_dir(out, "face")
+        if run is None:
+            raise FileNotFoundError(f"--resume: no face run in {out}")
+        saved = json.loads((run / "config.json").read_text())
+        cfg = _config_from_dict(saved)
+    else:
+        cfg = cfg or FaceTrainConfig()
+        run = new_run_dir(out, f"face-r{cfg.model.resolution}") if rank == 0 else None
+        if ddp:
+            holder = [str(run) if run else None]
+            dist.broadcast_object_list(holder, src=0)
+            run = Path(holder[0])
+        if rank == 0:
+            (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    torch.set_num_threads(max(1, cfg.threads // world))
+    (run / "samples").mkdir(exist_ok=True)
+
+    imgs, female, age, race, _ = load_split(data_dir, cfg.model.resolution, "train", cache_dir)
+    if ddp:  # each rank trains on its own shard
+        sl = slice(rank, None, world)
+        imgs, female, age, race = imgs[sl], female[sl], age[sl], race[sl]
+    data = torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous()  # uint8 (N,3,R,R)
+    cond_all = make_cond(torch.from_numpy(female), torch.from_numpy(age), torch.from_numpy(race))
+
+    torch.manual_seed(cfg.seed + rank)
+    G, D = Generator(cfg.model), Discriminator(cfg.model)
+    G_ema = copy.deepcopy(G).eval()
+    for p in G_ema.parameters():
+        p.requires_grad_(False)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    step, cpu_seconds = 0, 0.0
+    ckpt_path = run / "checkpoint.pt"
+    if resume and ckpt_path.is_file():
+        st = load_training_checkpoint(ckpt_path)
+        G.load_state_dict(st["G"]), D.load_state_dict(st["D"]), G_ema.load_state_dict(st["G_ema"])
+        opt_g.load_state_dict(st["opt_g"]), opt_d.load_state_dict(st["opt_d"])
+        step, cpu_seconds = int(st["step"]), float(st["train_seconds"])
+    if ddp:
+        G_t = torch.nn.parallel.DistributedDataParallel(G)
+        D_t = torch.nn.parallel.DistributedDataParallel(D, broadcast_buffers=False)
+    else:
+        G_t, D_t = G, D
+
+    rng = np.random.default_rng([cfg.seed, rank, step])
+    aug_g = torch.Generator().manual_seed(cfg.seed * 1000 + rank * 7 + step)
+    fixed_z = torch.randn(32, cfg.model.z_dim, generator=torch.Generator().manual_seed(1234))
+    fixed_c = fixed_sample_conds(32)
+    per_rank = cfg.batch // world
+    t0 = time.time()
+    t_seg = time.time()
+    log = open(run / "log.jsonl", "a") if rank == 0 else None
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc="face GAN", unit="step", mininterval=5)
+    while step < cfg.steps:
+        if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
+            break
+        idx = torch.from_numpy(rng.integers(0, len(data), per_rank))
+        real = data[idx].float() / 127.5 - 1
+        flip = torch.from_numpy(rng.random(per_rank) < 0.5)
+        real = torch.where(flip[:, None, None, None], real.flip(3), real)
+        c_real = cond_all[idx]
+        z = torch.randn(per_rank, cfg.model.z_dim)
+        c_fake = _sample_conds(per_rank, female, age, race, rng)
+
+        # D step
+        with torch.no_grad():
+            fake = G_t(z, c_fake)
+        d_real = D_t(diff_augment(real, cfg.augment, aug_g), c_real)
+        d_fake = D_t(diff_augment(fake, cfg.augment, aug_g), c_fake)
+        loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        # G step
+        z = torch.randn(per_rank, cfg.model.z_dim)
+        c_fake = _sample_conds(per_rank, female, age, race, rng)
+        fake = G_t(z, c_fake)
+        loss_g = -D_t(diff_augment(fake, cfg.augment, aug_g), c_fake).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+
+        # EMA (plain copy before ema_start so early EMA is not stuck at init)
+        decay = cfg.ema_decay if step >= cfg.ema_start else 0.0
+        with torch.no_grad():
+            for pe, p in zip(G_ema.parameters(), G.parameters()):
+                pe.lerp_(p, 1 - decay)
+            for be, b in zip(G_ema.buffers(), G.buffers()):
+                be.copy_(b)
+        step += 1
+        if bar:
+            bar.update(1)
+
+        if rank == 0 and step % cfg.log_every == 0:
+            log.write(json.dumps({"step": step, "loss_d": round(loss_d.item(), 4), "loss_g": round(loss_g.item(), 4),
+                                  "d_real": round(d_real.mean().item(), 3), "d_fake": round(d_fake.mean().item(), 3),
+                                  "train_seconds": round(cpu_seconds + time.time() - t_seg, 1)}) + "\n")
+            log.flush()
+        if rank == 0 and (step % cfg.sample_every == 0 or step == cfg.steps):
+            with torch.no_grad():
+                save_grid(G_ema(fixed_z, fixed_c), run / "samples" / f"{step:07d}.png")
+        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            cpu_seconds += time.time() - t_seg
+            t_seg = time.time()
+            _save(ckpt_path, G, D, G_ema, opt_g, opt_d, step, cpu_seconds)
+    if rank == 0:
+        cpu_seconds += time.time() - t_seg
+        _save(ckpt_path, G, D, G_ema, opt_g, opt_d, step, cpu_seconds)
+        with torch.no_grad():
+            save_grid(G_ema(fixed_z, fixed_c), run / "samples" / f"{step:07d}.png")
+        export_generator(G_ema, cfg.model, run / "face_generator.safetensors",
+                         {"steps": str(step), "train_seconds": f"{cpu_seconds:.0f}"})
+        if bar:
+            bar.close()
+        log.close()
+    if ddp:
+        dist.barrier()
+        dist.destroy_process_group()
+    return run
+
+
+def _save(path, G, D, G_ema, opt_g, opt_d, step, secs):
+    save_training_checkpoint(path, {"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
+                                    "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                                    "step": step, "train_seconds": secs})
+
+
+def _config_from_dict(d: dict) -> FaceTrainConfig:
+    d = dict(d)
+    d["model"] = FaceGANConfig(**d["model"])
+    d["betas"] = tuple(d["betas"])
+    d["augment"] = tuple(d["augment"])
+    return FaceTrainConfig(**d)
