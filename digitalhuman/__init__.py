@@ -2,4 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from .persona import Persona, PersonaError  # noqa: E402
+from .pipeline import ModelNotAvailable, PersonaPipeline  # noqa: E402
+
+__all__ = ["__version__", "Persona", "PersonaError", "PersonaPipeline", "ModelNotAvailable"]

@@ -1,0 +1,264 @@
+"""Command line: a thin layer over :class:`digitalhuman.PersonaPipeline`.
+
+Examples::
+
+    digitalhuman create --seed 42 --gender female --age 60 --say "The mines are cursed." --out npc42/
+    digitalhuman batch --seeds 0-499 --out npcs/
+    digitalhuman batch --seeds 0-999 --shard 0/4 --out part0/      # one of 4 workers
+    digitalhuman merge part0/ part1/ part2/ part3/ --out npcs/
+    digitalhuman say --persona npc42/ --text "Welcome back." --out hello.wav
+    digitalhuman info
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EPILOG = __doc__.split("Examples::", 1)[1]
+
+
+class CLIError(Exception):
+    pass
+
+
+def _age(value: str) -> float:
+    try:
+        age = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"age must be a number of years, got {value!r}") from None
+    if not 0 <= age <= 100:
+        raise argparse.ArgumentTypeError(f"age must be between 0 and 100 years, got {value!r}")
+    return age
+
+
+def _seed(value: str) -> int:
+    if not value.isascii() or not value.isdigit():
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {value!r}")
+    seed = int(value)
+    if seed > 2**64 - 1:
+        raise argparse.ArgumentTypeError("seed must be at most 2**64-1")
+    return seed
+
+
+def _text(value: str) -> str:
+    from .voice.limits import MAX_TEXT_CHARS
+
+    if not value.strip():
+        raise argparse.ArgumentTypeError("text is empty")
+    if len(value) > MAX_TEXT_CHARS:
+        raise argparse.ArgumentTypeError(f"text is {len(value)} characters; the limit is {MAX_TEXT_CHARS}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="digitalhuman", description="Seeded NPC personas: a face and a matching voice.",
+                                epilog="examples:" + EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"digitalhuman {__version__}")
+    p.add_argument("--weights", type=Path, default=None, help="weights folder with card.json (default: shipped)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def constraints(sp):
+        sp.add_argument("--gender", choices=["female", "male"])
+        sp.add_argument("--age", type=_age, help="years (0-100); the voice data has no speakers under 16")
+        sp.add_argument("--race", choices=["white", "black", "asian", "indian", "other"],
+                        help="appearance group of the face (the labels of the face data)")
+        sp.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT",
+                        help="a line of dialogue (repeatable)")
+
+    c = sub.add_parser("create", help="create one persona into a folder")
+    c.add_argument("--seed", type=_seed, required=True)
+    c.add_argument("--out", type=Path, required=True)
+    constraints(c)
+
+    b = sub.add_parser("batch", help="create many personas: OUT/<seed>/ + manifest.jsonl; resumable")
+    b.add_argument("--seeds", required=True, help="e.g. 0-499,600,700-710")
+    b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--no-voice", action="store_true", help="faces and traits only")
+    b.add_argument("--shard", help="K/N: make only this worker's share of the seeds")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    constraints(b)
+
+    m = sub.add_parser("merge", help="merge the folders of sharded batches")
+    m.add_argument("parts", nargs="+", type=Path)
+    m.add_argument("--out", type=Path, required=True)
+
+    s = sub.add_parser("say", help="render a new line in a persona's voice")
+    s.add_argument("--persona", type=Path, required=True, help="a persona folder (with persona.json)")
+    s.add_argument("--text", type=_text, required=True)
+    s.add_argument("--out", type=Path, help="WAV file to write (default: PERSONA/say_<hash>.wav)")
+
+    sub.add_parser("info", help="package version, models, training data and licences")
+
+    t = sub.add_parser("train", help="train a model on your own licensed data")
+    tsub = t.add_subparsers(dest="model", required=True, metavar="MODEL")
+    tf = tsub.add_parser("face", help="the conditional face GAN (numbered run folder in --out)")
+    tf.add_argument("--data", type=Path, default=_default_data("utkface128"), help="face folder: images/ + labels.csv")
+    tf.add_argument("--out", type=Path, required=True, help="parent folder of the numbered run folders")
+    tf.add_argument("--resume", action="store_true", help="continue the newest face run in --out")
+    tf.add_argument("--steps", type=_positive_int, help="stop at this many steps (default 200000)")
+    tf.add_argument("--minutes", type=float, default=0.0, help="stop after this wall time")
+    tf.add_argument("--resolution", type=int, choices=[32, 64, 128], default=64)
+    tf.add_argument("--batch", type=_positive_int, default=64)
+    tf.add_argument("--cache", type=Path, help="folder to cache decoded images in")
+    tv = tsub.add_parser("voice", help="the speech VAE over real speakers")
+    tv.add_argument("--data", type=Path, default=_default_data("commonvoice61"))
+    tv.add_argument("--out", type=Path, required=True)
+    tv.add_argument("--resume", action="store_true")
+    tv.add_argument("--cache", type=Path, help="folder to cache extracted voice features in")
+    tz = tsub.add_parser("fusion", help="the trait prior (joint gender / group / age distribution of the faces)")
+    tz.add_argument("--data", type=Path, default=_default_data("utkface128"))
+    tz.add_argument("--out", type=Path, required=True)
+    return p
+
+
+def _positive_int(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _default_data(name: str) -> Path | None:
+    """``../shared/data/NAME`` from the working folder or the source tree, where it exists."""
+    for base in (Path.cwd() / ".." / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"):
+        if (base / name).is_dir():
+            return (base / name).resolve()
+    return None
+
+
+def _pipeline(args, **kw):
+    from .pipeline import PersonaPipeline
+
+    return PersonaPipeline.from_pretrained(args.weights, **kw)
+
+
+def cmd_create(args) -> int:
+    pipe = _pipeline(args)
+    persona = pipe(seed=args.seed, gender=args.gender, age=args.age, race=args.race, lines=args.say)
+    persona.save(args.out)
+    t = persona.traits
+    print(f"{args.out}: {t['gender']}, {t['age']:.0f} years, {len(persona.lines)} line(s)")
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from .batch import parse_seeds, parse_shard, run_batch, shard_seeds
+
+    seeds = parse_seeds(args.seeds)
+    shard = parse_shard(args.shard)
+    mine = shard_seeds(seeds, shard)
+    request = {"seeds": args.seeds.replace(" ", ""), "say": args.say, "no_voice": args.no_voice,
+               "gender": args.gender, "age": args.age, "race": args.race, "version": __version__}
+    if shard:
+        request["shard"] = args.shard
+    pipe = _pipeline(args, voice=not args.no_voice)
+    make = lambda seed: pipe(seed=seed, gender=args.gender, age=args.age, race=args.race,  # noqa: E731
+                             lines=args.say, voice=not args.no_voice)
+    made, skipped = run_batch(args.out, mine, request, make, progress=not args.quiet)
+    print(f"{args.out}: {made} made, {skipped} already there, manifest.jsonl has {len(mine)}")
+    return 0
+
+
+def cmd_merge(args) -> int:
+    from .batch import merge_batches
+
+    n = merge_batches(args.parts, args.out)
+    print(f"{args.out}: {n} personas")
+    return 0
+
+
+def cmd_say(args) -> int:
+    import hashlib
+
+    from .checkpoint import atomic_write_bytes
+    from .persona import load_persona_doc
+
+    doc = load_persona_doc(args.persona)
+    pipe = _pipeline(args, face=False)
+    line = pipe.say(doc, args.text)
+    out = args.out or args.persona / f"say_{hashlib.sha256(args.text.encode()).hexdigest()[:10]}.wav"
+    if out.suffix.lower() != ".wav":
+        raise CLIError(f"--out must be a .wav file, got {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, line.wav_bytes())
+    out.with_suffix(".visemes.json").write_text(json.dumps(
+        {"text": line.text, "sample_rate": line.sample_rate, "duration_s": round(line.duration_s, 4),
+         "visemes": line.visemes}, indent=1))
+    print(f"{out}: {line.duration_s:.2f} s")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .pipeline import WEIGHTS_DIR, read_card
+
+    entries = read_card(args.weights)
+    print(f"digitalhuman {__version__}")
+    print(f"weights: {args.weights or WEIGHTS_DIR}")
+    if not entries:
+        print("  no trained models shipped yet")
+    for name, e in entries.items():
+        info = e.info
+        print(f"  {name}: {e.id}  sha256 {e.sha256[:12]}...")
+        for key in ("trained_on", "licence", "quality"):
+            if key in info:
+                print(f"    {key}: {info[key]}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    if args.data is None or not Path(args.data).is_dir():
+        raise CLIError(f"--data {args.data} is not a folder; give the training data folder")
+    if args.model == "face":
+        import dataclasses
+
+        from .face.gan import FaceGANConfig
+        from .face.train import FaceTrainConfig, train
+
+        cfg = FaceTrainConfig(model=FaceGANConfig(resolution=args.resolution), batch=args.batch,
+                              minutes=args.minutes)
+        if args.steps:
+            cfg = dataclasses.replace(cfg, steps=args.steps)
+        run = train(str(args.data), str(args.out), resume=args.resume, cfg=cfg,
+                    cache_dir=str(args.cache) if args.cache else None)
+    elif args.model == "voice":
+        from .voice.train import train_voice
+
+        run = train_voice(str(args.data), str(args.out), resume=args.resume,
+                          cache_dir=str(args.cache) if args.cache else None)
+    else:
+        from .train_fusion import train_fusion
+
+        run = train_fusion(args.data, args.out)
+    print(f"run folder: {run}")
+    return 0
+
+
+COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .persona import PersonaError
+    from .pipeline import ModelNotAvailable
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (CLIError, PersonaError, ModelNotAvailable, CheckpointError, ValueError) as e:
+        print(f"digitalhuman: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"digitalhuman: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("digitalhuman: interrupted (finished personas are kept; rerun to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""A persona: seed -> latent -> traits, its face and voice lines, and ``persona.json``.
+
+``persona.json`` is validated on load (pydantic). File names inside it are plain names in the
+persona folder: anything with a path separator, ``..`` or a drive is refused, so a hostile file can
+never make the tool read or write outside its folder.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+MAX_SEED = 2**64 - 1
+LATENT_DIM = 160
+VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class PersonaError(ValueError):
+    """A persona file or folder that cannot be used (clear message, no traceback needed)."""
+
+
+def check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise PersonaError(f"seed must be an integer, got {type(seed).__name__}")
+    seed = int(seed)
+    if not 0 <= seed <= MAX_SEED:
+        raise PersonaError(f"seed must be between 0 and 2**64-1, got {seed}")
+    return seed
+
+
+def persona_latent(seed: int) -> np.ndarray:
+    """The persona latent ``(LATENT_DIM,)`` float64 ~ N(0, I), from numpy's PCG64 (platform-stable)."""
+    rng = np.random.Generator(np.random.PCG64(check_seed(seed)))
+    return rng.standard_normal(LATENT_DIM)
+
+
+def safe_file_name(name: str) -> str:
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+        raise ValueError(f"unsafe file name {name!r}: must be a plain file name inside the persona folder")
+    return name
+
+
+# ------------------------------------------------------------------------------------------- schema
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelRef(_Strict):
+    id: str = Field(max_length=200)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Traits(_Strict):
+    gender: Literal["female", "male"]
+    female: float = Field(ge=0.0, le=1.0, description="continuous gender presentation, 1 = female")
+    age: float = Field(ge=0.0, le=120.0)
+    race: Literal["white", "black", "asian", "indian", "other"] | None = None
+
+
+class Viseme(_Strict):
+    t_start: float = Field(ge=0.0)
+    t_end: float = Field(ge=0.0)
+    viseme: Literal[VISEMES]  # type: ignore[valid-type]
+
+
+class Line(_Strict):
+    text: str = Field(min_length=1, max_length=2000)
+    audio: str
+    sample_rate: int = Field(gt=0, le=192000)
+    duration_s: float = Field(ge=0.0)
+    visemes: list[Viseme]
+
+    @field_validator("audio")
+    @classmethod
+    def _plain_audio_name(cls, v: str) -> str:
+        return safe_file_name(v)
+
+
+class PersonaDoc(_Strict):
+    schema_version: int
+    package_version: str = Field(max_length=50)
+    seed: int = Field(ge=0, le=MAX_SEED)
+    models: dict[str, ModelRef]
+    latent: list[float] = Field(min_length=LATENT_DIM, max_length=LATENT_DIM)
+    traits: Traits
+    voice: dict[str, float] = Field(default_factory=dict, max_length=64)
+    origin: dict[str, Any] = Field(default_factory=dict, max_length=16)
+    face: str | None
+    lines: list[Line] = Field(max_length=1000)
+
+    @field_validator("face")
+    @classmethod
+    def _plain_face_name(cls, v: str | None) -> str | None:
+        return v if v is None else safe_file_name(v)
+
+
+def parse_persona_json(text: str | bytes) -> PersonaDoc:
+    """Validate a ``persona.json`` document; raise PersonaError with a one-line reason."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise PersonaError(f"persona.json is not valid JSON ({str(e)[:120]})") from None
+    if not isinstance(data, dict):
+        raise PersonaError("persona.json must hold a JSON object")
+    version = data.get("schema_version")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise PersonaError(
+            f"persona.json schema_version {version!r} is not supported (this digitalhuman reads "
+            f"{list(SUPPORTED_SCHEMA_VERSIONS)}); recreate the persona with this version"
+        )
+    try:
+        return PersonaDoc.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise PersonaError(f"persona.json is invalid at {where or 'top level'}: {err['msg']}") from None
+
+
+# ------------------------------------------------------------------------------------------ persona
+@dataclass
+class SpokenLine:
+    text: str
+    audio: np.ndarray  # (N,) float32 in [-1, 1]
+    sample_rate: int
+    visemes: list[dict]
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    def wav_bytes(self) -> bytes:
+        """Mono PCM 16-bit WAV bytes (deterministic)."""
+        import soundfile as sf
+
+        pcm = np.clip(np.round(self.audio.astype(np.float64) * 32767.0), -32768, 32767).astype(np.int16)
+        buf = io.BytesIO()
+        sf.write(buf, pcm, self.sample_rate, format="WAV", subtype="PCM_16")
+        return buf.getvalue()
+
+
+@dataclass
+class Persona:
+    seed: int
+    latent: np.ndarray
+    traits: dict[str, Any]
+    voice: dict[str, float]
+    models: dict[str, dict[str, str]]
+    face: np.ndarray | None = None  # (R, R, 3) uint8
+    lines: list[SpokenLine] = field(default_factory=list)
+    origin: dict[str, Any] = field(default_factory=dict)
+
+    def face_png_bytes(self) -> bytes:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(self.face).save(buf, format="PNG", optimize=False, compress_level=6)
+        return buf.getvalue()
+
+    def to_doc(self) -> PersonaDoc:
+        from . import __version__
+
+        return PersonaDoc(
+            schema_version=SCHEMA_VERSION,
+            package_version=__version__,
+            seed=self.seed,
+            models={k: ModelRef(**v) for k, v in self.models.items()},
+            latent=[float(x) for x in self.latent],
+            traits=Traits(**self.traits),
+            voice={k: float(v) for k, v in self.voice.items()},
+            origin=self.origin,
+            face="face.png" if self.face is not None else None,
+            lines=[
+                Line(text=ln.text, audio=f"voice_{i:02d}.wav", sample_rate=ln.sample_rate,
+                     duration_s=round(ln.duration_s, 4), visemes=[Viseme(**v) for v in ln.visemes])
+                for i, ln in enumerate(self.lines)
+            ],
+        )
+
+    def files(self) -> dict[str, bytes]:
+        """Every file of the persona folder, name -> bytes (persona.json last)."""
+        out: dict[str, bytes] = {}
+        if self.face is not None:
+            out["face.png"] = self.face_png_bytes()
+        for i, ln in enumerate(self.lines):
+            out[f"voice_{i:02d}.wav"] = ln.wav_bytes()
+        out["persona.json"] = (self.to_doc().model_dump_json(indent=2) + "\n").encode()
+        return out
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the persona folder atomically: built under a temporary name, then renamed.
+
+        An existing folder is replaced only if it is a previous persona folder (holds persona.json).
+        """
+        folder = Path(folder)
+        write_persona_folder(folder, self.files())
+        return folder
+
+
+def write_persona_folder(folder: Path, files: dict[str, bytes]) -> None:
+    folder = Path(folder)
+    if folder.exists():
+        if not folder.is_dir():
+            raise PersonaError(f"{folder} exists and is not a folder")
+        if any(folder.iterdir()) and not (folder / "persona.json").is_file():
+            raise PersonaError(f"{folder} is not empty and is not a persona folder; choose another --out")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        for name, data in files.items():
+            with open(tmp / safe_file_name(name), "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, 0o755)
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_persona_doc(folder: str | os.PathLike, max_bytes: int = 5_000_000) -> PersonaDoc:
+    path = Path(folder) / "persona.json"
+    if not path.is_file():
+        raise PersonaError(f"{path} not found")
+    if path.stat().st_size > max_bytes:
+        raise PersonaError(f"{path} is larger than {max_bytes} bytes")
+    return parse_persona_json(path.read_bytes())

@@ -1,0 +1,187 @@
+"""``PersonaPipeline``: the one entry point. Load the shipped weights once, then call it per persona.
+
+>>> pipe = PersonaPipeline.from_pretrained()
+>>> p = pipe(seed=42, gender="female", age=60, lines=["The mines are cursed."])
+>>> p.save("npc42/")
+>>> line = pipe.say(p, "Welcome back.")
+
+Every random draw flows from the persona (its seed -> latent, and per line a generator keyed by
+the latent and the text), so the same seed, constraints, text and version give identical bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from . import __version__
+from .checkpoint import CheckpointError, load_weights, sha256_file
+from .fusion import RACES, TraitPrior, fuse
+from .persona import Persona, PersonaDoc, PersonaError, SpokenLine, check_seed, persona_latent
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+CARD_FILE = "card.json"
+DEFAULT_PSI = 0.8  # face truncation: 1 = full diversity, lower = more typical faces
+
+
+class ModelNotAvailable(RuntimeError):
+    """A model the request needs is not shipped (or not found in the given weights folder)."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    id: str
+    file: Path
+    sha256: str
+    info: dict[str, Any]
+
+
+def read_card(path: str | Path | None = None) -> dict[str, ModelEntry]:
+    """Read ``card.json`` of a weights folder -> {model name: entry} (only models whose file exists)."""
+    folder = Path(path) if path is not None else WEIGHTS_DIR
+    card = folder / CARD_FILE
+    if not card.is_file():
+        return {}
+    try:
+        data = json.loads(card.read_text())
+        models = data["models"]
+        out = {}
+        for name, m in models.items():
+            f = folder / m["file"]
+            if f.is_file():
+                out[name] = ModelEntry(name, m["id"], f, m["sha256"], m)
+        return out
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{card}: unreadable model card ({e})") from None
+
+
+def write_card(folder: str | Path, models: dict[str, dict[str, Any]]) -> Path:
+    """Write ``folder/card.json`` for model files already in ``folder`` (sha256 computed here)."""
+    folder = Path(folder)
+    card = {"format_version": 1, "models": {}}
+    for name, m in models.items():
+        entry = dict(m)
+        entry["sha256"] = sha256_file(folder / m["file"])
+        card["models"][name] = entry
+    path = folder / CARD_FILE
+    path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def text_rng(latent: np.ndarray, text: str, salt: str = "line") -> np.random.Generator:
+    """A generator owned by (persona, text): saying the same line again gives the same audio."""
+    h = hashlib.sha256(np.asarray(latent, np.float64).tobytes() + salt.encode() + text.encode("utf-8")).digest()
+    return np.random.Generator(np.random.PCG64(int.from_bytes(h[:16], "little")))
+
+
+class PersonaPipeline:
+    def __init__(self, face=None, voice=None, prior: TraitPrior | None = None,
+                 models: dict[str, ModelEntry] | None = None, psi: float = DEFAULT_PSI):
+        self.face = face
+        self.voice = voice
+        self.prior = prior
+        self.models = models or {}
+        self.psi = psi
+
+    # ----------------------------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, *, face: bool = True, voice: bool = True,
+                        verify: bool = True) -> "PersonaPipeline":
+        """Load models listed in ``path/card.json`` (default: the weights shipped in the package).
+
+        Each file's sha256 is checked against the card (``verify``). Models not shipped stay
+        ``None``; asking for their output raises :class:`ModelNotAvailable`.
+        """
+        entries = read_card(path)
+        sha = lambda e: e.sha256 if verify else None  # noqa: E731
+        prior = None
+        if "fusion" in entries:
+            tensors, _, _ = load_weights(entries["fusion"].file, kind="fusion", expected_sha256=sha(entries["fusion"]))
+            prior = TraitPrior(tensors["trait_counts"].double().numpy())
+        face_model = None
+        if face and "face" in entries:
+            from .face.model import FaceModel
+
+            face_model = FaceModel.load(entries["face"].file, sha(entries["face"]))
+        voice_model = None
+        if voice and "voice" in entries:
+            from .voice.persona_voice import PersonaVoice
+
+            voice_model = PersonaVoice.load(entries["voice"].file, sha(entries["voice"]))
+        return cls(face_model, voice_model, prior, entries)
+
+    def _need(self, what: str):
+        model = {"face": self.face, "voice": self.voice, "fusion": self.prior}[what]
+        if model is None:
+            raise ModelNotAvailable(
+                f"no trained {what} model shipped yet (looked in {WEIGHTS_DIR if not self.models else 'the given weights folder'}); "
+                f"train one with `digitalhuman train {what}` or install a release with weights"
+            )
+        return model
+
+    def model_refs(self, names: Iterable[str]) -> dict[str, dict[str, str]]:
+        return {n: {"id": self.models[n].id, "sha256": self.models[n].sha256} for n in names if n in self.models}
+
+    # ---------------------------------------------------------------------------------- personas
+    def __call__(self, seed: int, gender: str | None = None, age: float | None = None, race: str | None = None,
+                 lines: Sequence[str] = (), *, face: bool = True, voice: bool = True) -> Persona:
+        """Create the persona of ``seed``; constraints override the sampled traits."""
+        seed = check_seed(seed)
+        if gender is not None and gender not in ("female", "male"):
+            raise PersonaError(f"gender must be 'female' or 'male', got {gender!r}")
+        if age is not None and not (isinstance(age, (int, float)) and 0 <= age <= 100):
+            raise PersonaError(f"age must be a number of years between 0 and 100, got {age!r}")
+        if race is not None and race not in RACES:
+            raise PersonaError(f"race must be one of {', '.join(RACES)}, got {race!r}")
+        latent = persona_latent(seed)
+        traits = fuse(self._need("fusion"), latent, gender=gender, age=age, race=race).traits
+        constraints = {k: v for k, v in (("gender", gender), ("age", age), ("race", race)) if v is not None}
+        return self.render(latent, traits, lines, seed=seed, origin={"constraints": constraints} if constraints else {},
+                           face=face, voice=voice)
+
+    def render(self, latent: np.ndarray, traits: dict[str, Any], lines: Sequence[str] = (), *, seed: int = 0,
+               origin: dict[str, Any] | None = None, face: bool = True, voice: bool = True,
+               face_image: np.ndarray | None = None) -> Persona:
+        """Build a persona from a latent and explicit traits (used by blends, siblings, from-face ...)."""
+        from .fusion import SL_FACE, SL_STYLE, SL_VOICE
+
+        latent = np.asarray(latent, np.float64)
+        used = ["fusion"]
+        img = face_image
+        if face and img is None:
+            img = self._need("face").generate(latent[SL_FACE][None], traits["female"], traits["age"],
+                                              traits.get("race") or "white", psi=self.psi)[0]
+            used.append("face")
+        params: dict[str, float] = {}
+        if voice:
+            vm = self._need("voice")
+            params = vm.params(traits["female"], traits["age"], latent[SL_VOICE], latent[SL_STYLE])
+            used.append("voice")
+        p = Persona(seed=seed, latent=latent, traits=dict(traits), voice=params, models=self.model_refs(used),
+                    face=img, origin=dict(origin or {}))
+        for text in lines:
+            p.lines.append(self.say(p, text))
+        return p
+
+    def say(self, persona: Persona | PersonaDoc, text: str) -> SpokenLine:
+        """Render ``text`` in the persona's voice (audio + viseme track)."""
+        vm = self._need("voice")
+        if isinstance(persona, PersonaDoc):
+            latent = np.asarray(persona.latent, np.float64)
+            params = dict(persona.voice)
+        else:
+            latent, params = persona.latent, persona.voice
+        if not params:
+            raise PersonaError("this persona has no voice parameters (it was made with --no-voice)")
+        audio, sr, visemes = vm.speak(text, params, text_rng(latent, text))
+        return SpokenLine(text=text, audio=audio, sample_rate=sr, visemes=visemes)
+
+    def info(self) -> dict[str, Any]:
+        return {"package_version": __version__,
+                "models": {n: {k: v for k, v in e.info.items()} for n, e in self.models.items()}}

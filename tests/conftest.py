@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny, randomly initialised model set written like the shipped one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from digitalhuman.checkpoint import save_weights
+from digitalhuman.face.gan import FaceGANConfig, Generator
+from digitalhuman.fusion import TraitPrior
+from digitalhuman.pipeline import write_card
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TINY_FACE = FaceGANConfig(resolution=16, z_dim=128, cond_embed=8, g_channels=4, d_channels=4, max_channels=16,
+                          extra_levels=1)
+
+
+def make_tiny_weights(folder: Path, voice: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    g = Generator(TINY_FACE).eval()
+    save_weights(folder / "face.safetensors", g.state_dict(), kind="face_generator", config=TINY_FACE)
+    rng = np.random.default_rng(0)
+    prior = TraitPrior.fit(rng.integers(0, 2, 500), rng.integers(0, 5, 500), rng.uniform(1, 90, 500))
+    save_weights(folder / "fusion.safetensors", {"trait_counts": torch.from_numpy(prior.counts)}, kind="fusion",
+                 config={})
+    models = {
+        "face": {"id": "tiny-face", "file": "face.safetensors"},
+        "fusion": {"id": "tiny-fusion", "file": "fusion.safetensors"},
+    }
+    if voice:
+        from tests.tiny_voice import write_tiny_voice
+
+        models["voice"] = {"id": "tiny-voice", "file": write_tiny_voice(folder)}
+    write_card(folder, models)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    return make_tiny_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_no_voice(tmp_path_factory) -> Path:
+    return make_tiny_weights(tmp_path_factory.mktemp("weights_nv"), voice=False)
