@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--resolution", type=int, choices=[32, 64, 128], default=64)
     tf.add_argument("--batch", type=_positive_int, default=64)
     tf.add_argument("--cache", type=Path, help="folder to cache decoded images in")
+    tf.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads (default 2)")
     tv = tsub.add_parser("voice", help="the speech VAE over real speakers")
     tv.add_argument("--data", type=Path, default=_default_data("commonvoice61"))
     tv.add_argument("--out", type=Path, required=True)
@@ -219,7 +220,7 @@ def cmd_train(args) -> int:
         from .face.train import FaceTrainConfig, train
 
         cfg = FaceTrainConfig(model=FaceGANConfig(resolution=args.resolution), batch=args.batch,
-                              minutes=args.minutes)
+                              minutes=args.minutes, threads=args.threads)
         if args.steps:
             cfg = dataclasses.replace(cfg, steps=args.steps)
         run = train(str(args.data), str(args.out), resume=args.resume, cfg=cfg,

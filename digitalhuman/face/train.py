@@ -123,7 +123,7 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
             raise FileNotFoundError(f"--resume: no face run in {out}")
         saved = _config_from_dict(json.loads((run / "config.json").read_text()))
         # the architecture and optimiser come from the run; only the stopping rule may change
-        cfg = dataclasses.replace(saved, minutes=cfg.minutes, steps=cfg.steps) if cfg else saved
+        cfg = dataclasses.replace(saved, minutes=cfg.minutes, steps=cfg.steps, threads=cfg.threads) if cfg else saved
     else:
         cfg = cfg or FaceTrainConfig()
         run = new_run_dir(out, f"face-r{cfg.model.resolution}") if rank == 0 else None
