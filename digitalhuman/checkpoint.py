@@ -13,11 +13,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+if TYPE_CHECKING:
+    import torch
 
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
@@ -52,7 +51,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def save_weights(
     path: str | os.PathLike,
-    tensors: dict[str, torch.Tensor],
+    tensors: dict[str, "torch.Tensor"],
     *,
     kind: str,
     config: Any,
@@ -60,6 +59,8 @@ def save_weights(
     extra: dict[str, str] | None = None,
 ) -> str:
     """Save inference weights with their config; returns the file's sha256."""
+    from safetensors.torch import save_file
+
     from . import __version__
 
     if dataclasses.is_dataclass(config):
@@ -87,8 +88,10 @@ def save_weights(
 
 def load_weights(
     path: str | os.PathLike, *, kind: str, expected_sha256: str | None = None
-) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, str]]:
+) -> tuple[dict[str, "torch.Tensor"], dict[str, Any], dict[str, str]]:
     """Load ``(tensors as float32, config dict, metadata)``; refuse anything unexpected."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weight file not found: {path}")
@@ -125,6 +128,8 @@ def load_weights(
 
 def save_training_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Save a resumable training state (tensors, numbers, strings only) atomically."""
+    import torch
+
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(state, tmp)
@@ -132,6 +137,8 @@ def save_training_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> 
 
 
 def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle payloads are refused by weights_only

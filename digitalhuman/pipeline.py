@@ -113,7 +113,9 @@ class PersonaPipeline:
         if voice and "voice" in entries:
             from .voice.persona_voice import PersonaVoice
 
-            voice_model = PersonaVoice.load(entries["voice"].file, sha(entries["voice"]))
+            r = entries.get("voice_renderer")
+            voice_model = PersonaVoice.load(entries["voice"].file, sha(entries["voice"]),
+                                            r.file if r else None, sha(r) if r else None)
         return cls(face_model, voice_model, prior, entries)
 
     def _need(self, what: str):
@@ -162,7 +164,7 @@ class PersonaPipeline:
         if voice:
             vm = self._need("voice")
             params = vm.params(traits["female"], traits["age"], latent[SL_VOICE], latent[SL_STYLE])
-            used.append("voice")
+            used += ["voice", "voice_renderer"]
         p = Persona(seed=seed, latent=latent, traits=dict(traits), voice=params, models=self.model_refs(used),
                     face=img, origin=dict(origin or {}))
         for text in lines:

@@ -34,9 +34,22 @@ def make_tiny_weights(folder: Path, voice: bool = True) -> Path:
     if voice:
         from tests.tiny_voice import write_tiny_voice
 
+        from digitalhuman.voice.persona_voice import _base_voice, reference_features, save_renderer
+
         models["voice"] = {"id": "tiny-voice", "file": write_tiny_voice(folder)}
+        save_renderer(folder / "voice_render.safetensors", _reference(_base_voice, reference_features))
+        models["voice_renderer"] = {"id": "joe-reference", "file": "voice_render.safetensors"}
     write_card(folder, models)
     return folder
+
+
+_REF = {}
+
+
+def _reference(base_voice, reference_features):
+    if "ref" not in _REF:
+        _REF["ref"] = reference_features(base_voice())
+    return _REF["ref"]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,161 @@
+"""A persona's voice: the speech VAE's sampled timbre imposed on the Piper base speech.
+
+``params(female, age, voice_code, style_code)`` decodes a voice from the VAE prior (F0 level and
+range, breathiness, spectral envelope) and turns it into renderer settings, all stored in
+``persona.json``:
+
+- ``f0_hz``, ``f0_range_st``: target F0 median and spread (TD-PSOLA, per pitch period);
+- ``formant``: the vocal-tract scale ``beta`` whose warp of the base speaker's envelope best
+  matches the decoded envelope (least squares over a grid);
+- ``eq_00..eq_31``: what is left of the envelope difference after the warp, as a static
+  linear-phase filter (dB per mel band, smoothed and clipped);
+- ``rate``: Piper's length scale (speaking rate) from the persona's delivery code.
+
+``speak(text, params, rng)`` synthesises the base speech with the persona's generator, changes
+pitch and formants with TD-PSOLA + resampling (no vocoder round trip, which is where WORLD lost
+quality here), applies the envelope filter and normalises loudness. Durations are unchanged, so
+the viseme track from Piper's durations stays valid.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from . import dsp
+from .base import BaseVoice
+from .features import ENV_SLICE, FEATURE_NAMES, N_ENV, voice_features
+from .vae import VoiceVAE, load_voice_vae
+from .visemes import phonemes_to_visemes
+
+REFERENCE_TEXT = (
+    "The old mill by the river has been closed for twenty years. "
+    "Bring me three barrels of salted fish before the winter comes, and I will pay you well."
+)
+BETA_GRID = np.round(np.arange(0.84, 1.301, 0.01), 3)
+EQ_CLIP_DB = 9.0
+TARGET_RMS_DB = -20.0
+
+
+def warp_env(env: np.ndarray, beta: float) -> np.ndarray:
+    """Envelope (K,) on the mel bands after scaling every frequency by ``beta`` (mean-removed)."""
+    from .features import mel_centers_hz
+
+    fc = mel_centers_hz()
+    out = np.interp(np.log(fc / beta), np.log(fc), env, left=env[0], right=env[-1])
+    return out - out.mean()
+
+
+def reference_features(base: BaseVoice) -> dict[str, np.ndarray | float]:
+    """The base speaker's own voice description (fixed text, fixed generator): what the renderer
+    changes *from*. Computed once when the voice weights are exported (``save_renderer``)."""
+    sp = base.synthesize(REFERENCE_TEXT, rng=np.random.Generator(np.random.PCG64(0)))
+    f = voice_features(sp.audio, sp.sample_rate)
+    return {"log_f0": float(f[0]), "range": float(f[1]), "env": f[ENV_SLICE].astype(np.float64)}
+
+
+def save_renderer(path: str | Path, ref: dict[str, np.ndarray | float]) -> str:
+    import torch
+
+    from ..checkpoint import save_weights
+
+    return save_weights(path, {"base_env": torch.from_numpy(np.asarray(ref["env"], np.float32))},
+                        kind="voice_renderer",
+                        config={"base_voice": "en_US-joe-medium", "reference_text": REFERENCE_TEXT,
+                                "base_log_f0": float(ref["log_f0"]), "base_range_st": float(ref["range"])})
+
+
+def load_renderer(path: str | Path, expected_sha256: str | None = None) -> dict[str, np.ndarray | float]:
+    from ..checkpoint import load_weights
+
+    tensors, config, _ = load_weights(path, kind="voice_renderer", expected_sha256=expected_sha256)
+    return {"log_f0": config["base_log_f0"], "range": config["base_range_st"],
+            "env": tensors["base_env"].double().numpy()}
+
+
+class PersonaVoice:
+    def __init__(self, vae: VoiceVAE, base: BaseVoice, ref: dict[str, np.ndarray | float] | None = None):
+        self.vae = vae.eval()
+        self.base = base
+        self.ref = ref if ref is not None else reference_features(base)
+
+    @classmethod
+    def load(cls, path: str | Path, expected_sha256: str | None = None, renderer: str | Path | None = None,
+             renderer_sha256: str | None = None) -> "PersonaVoice":
+        ref = load_renderer(renderer, renderer_sha256) if renderer is not None else None
+        return cls(load_voice_vae(path, expected_sha256), _base_voice(), ref)
+
+    # ------------------------------------------------------------------------------- parameters
+    def params(self, female: float, age: float, voice_code: np.ndarray, style_code: np.ndarray) -> dict[str, float]:
+        eps = np.asarray(voice_code, np.float32)[: self.vae.cfg.latent_dim][None]
+        feats = self.vae.sample_voice(float(female), float(max(age, 16.0)), eps)[0].astype(np.float64)
+        names = list(self.vae.cfg.feature_names)
+        assert names[: len(FEATURE_NAMES)] == list(FEATURE_NAMES)
+        env_t = feats[ENV_SLICE] - feats[ENV_SLICE].mean()
+        errs = [np.sum((env_t - warp_env(self.ref["env"], b)) ** 2) for b in BETA_GRID]
+        beta = float(BETA_GRID[int(np.argmin(errs))])
+        resid = env_t - warp_env(self.ref["env"], beta)
+        resid = np.convolve(np.pad(resid, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
+        eq = np.clip(resid - resid.mean(), -EQ_CLIP_DB, EQ_CLIP_DB)
+        style = np.asarray(style_code, np.float64)
+        out = {
+            "f0_hz": round(float(np.exp(feats[0])), 3),
+            "f0_range_st": round(float(np.clip(feats[1], 0.5, 6.0)), 3),
+            "breathiness": round(float(feats[2]), 4),
+            "formant": round(beta, 3),
+            "rate": round(float(np.clip(math.exp(0.07 * style[0]), 0.85, 1.18)), 4),
+        }
+        out.update({f"eq_{i:02d}": round(float(g), 3) for i, g in enumerate(eq)})
+        return out
+
+    # ---------------------------------------------------------------------------------- speech
+    def speak(self, text: str, params: dict[str, float], rng: np.random.Generator):
+        """-> ``(audio float32 (N,), sample_rate, visemes)`` in the persona's voice."""
+        sp = self.base.synthesize(text, rng=rng, length_scale=float(params.get("rate", 1.0)))
+        x, sr = sp.audio, sp.sample_rate
+        y = self.render(x, sr, params)
+        return y, sr, phonemes_to_visemes(sp.phonemes, len(y) / sr)
+
+    def render(self, x: np.ndarray, sr: int, params: dict[str, float]) -> np.ndarray:
+        target = float(params["f0_hz"])
+        gamma = float(np.clip(params["f0_range_st"] / max(self.ref["range"], 0.3), 0.5, 2.0))
+        beta = float(params["formant"])
+
+        def pitch_fn(f0: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+            if not voiced.any():
+                return np.ones_like(f0)
+            med = float(np.exp(np.median(np.log(f0[voiced]))))
+            goal = target * (f0 / med) ** gamma
+            return goal / f0
+
+        y = dsp.change_voice(x, sr, pitch_fn, beta)
+        eq = np.array([params.get(f"eq_{i:02d}", 0.0) for i in range(N_ENV)], np.float64)
+        if np.any(eq != 0):
+            y = dsp.apply_fir(y, _eq_filter(tuple(np.round(eq, 3)), sr))
+        return _normalise(y)
+
+
+def _normalise(y: np.ndarray) -> np.ndarray:
+    """Loudness to ``TARGET_RMS_DB`` over the active part, peaks kept below -1 dBFS."""
+    y = y.astype(np.float64)
+    act = np.abs(y) > 1e-3
+    rms = math.sqrt(float(np.mean(y[act] ** 2))) if act.any() else 0.0
+    if rms > 0:
+        y = y * (10 ** (TARGET_RMS_DB / 20) / rms)
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    if peak > 0.891:
+        y = y * (0.891 / peak)
+    return y.astype(np.float32)
+
+
+@lru_cache(maxsize=256)
+def _eq_filter(eq: tuple[float, ...], sr: int) -> np.ndarray:
+    return dsp.mel_band_gains_filter(np.array(eq), sr)
+
+
+@lru_cache(maxsize=1)
+def _base_voice() -> BaseVoice:
+    return BaseVoice.load()
