@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--out", type=Path, required=True)
     tv.add_argument("--resume", action="store_true")
     tv.add_argument("--cache", type=Path, help="folder to cache extracted voice features in")
+    ev = sub.add_parser("evaluate", help="judge the models with outside judges (needs scripts/install-judges.sh)",
+                        add_help=False)
+    ev.add_argument("what", choices=["faces", "voices", "fusion"])
+    ev.add_argument("rest", nargs=argparse.REMAINDER, help="options of the evaluation (see its --help)")
     tz = tsub.add_parser("fusion", help="the trait prior (joint gender / group / age distribution of the faces)")
     tz.add_argument("--data", type=Path, default=_default_data("utkface128"))
     tz.add_argument("--out", type=Path, required=True)
@@ -238,7 +242,14 @@ def cmd_train(args) -> int:
     return 0
 
 
-COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train}
+def cmd_evaluate(args) -> int:
+    import importlib
+
+    module = importlib.import_module(f".evaluate_{args.what}", __package__)
+    return int(module.main(args.rest) or 0)
+
+
+COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:
