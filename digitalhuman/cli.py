@@ -8,6 +8,7 @@ Examples::
     digitalhuman merge part0/ part1/ part2/ part3/ --out npcs/
     digitalhuman say --persona npc42/ --text "Welcome back." --out hello.wav
     digitalhuman info
+    digitalhuman serve --port 8080                                  # HTTP service on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--out", type=Path, required=True)
     tv.add_argument("--resume", action="store_true")
     tv.add_argument("--cache", type=Path, help="folder to cache extracted voice features in")
+    sv = sub.add_parser("serve", help="HTTP service (loopback by default; docs/http.md)")
+    sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=_port, default=8080)
+    sv.add_argument("--workers", type=_positive_int, default=1, help="processes, each with its own models")
     ev = sub.add_parser("evaluate", help="judge the models with outside judges (needs scripts/install-judges.sh)",
                         add_help=False)
     ev.add_argument("what", choices=["faces", "voices", "fusion"])
@@ -119,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     tz.add_argument("--data", type=Path, default=_default_data("utkface128"))
     tz.add_argument("--out", type=Path, required=True)
     return p
+
+
+def _port(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {value!r}")
+    return int(value)
 
 
 def _positive_int(value: str) -> int:
@@ -242,6 +253,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    try:
+        from .server import serve
+    except ImportError as e:
+        raise CLIError(f"the HTTP service needs the 'serve' extra: pip install 'digitalhuman[serve]' ({e})") from None
+    serve(host=args.host, port=args.port, weights=args.weights, workers=args.workers)
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     import importlib
 
@@ -249,7 +269,7 @@ def cmd_evaluate(args) -> int:
     return int(module.main(args.rest) or 0)
 
 
-COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate}
+COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:
