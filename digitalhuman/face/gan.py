@@ -28,6 +28,7 @@ class FaceGANConfig:
     d_channels: int = 32
     max_channels: int = 512
     extra_levels: int = 1  # levels (from 8x8 up) that get a second 3x3 conv
+    d_spectral_norm: bool = False  # spectral norm in D (training only; the shipped G does not use it)
 
     def levels(self) -> int:
         return int(math.log2(self.resolution)) - 2  # number of 2x upsamplings from 4x4
@@ -96,17 +97,17 @@ class Generator(nn.Module):
         return torch.tanh(self.to_rgb(h))
 
 
-def _sn(m: nn.Module) -> nn.Module:
-    return nn.utils.parametrizations.spectral_norm(m)
+def _sn(m: nn.Module, on: bool = True) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(m) if on else m
 
 
 class DBlock(nn.Module):
     """Strided 4x4 conv (2x down), optionally preceded by a 3x3 conv (``extra``)."""
 
-    def __init__(self, cin: int, cout: int, extra: bool):
+    def __init__(self, cin: int, cout: int, extra: bool, sn: bool):
         super().__init__()
-        self.conv1 = _sn(nn.Conv2d(cin, cin, 3, padding=1)) if extra else None
-        self.down = _sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1))
+        self.conv1 = _sn(nn.Conv2d(cin, cin, 3, padding=1), sn) if extra else None
+        self.down = _sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1), sn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.conv1 is not None:
@@ -120,13 +121,14 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: FaceGANConfig):
         super().__init__()
         self.cfg = cfg
-        L = cfg.levels()
-        self.from_rgb = _sn(nn.Conv2d(3, cfg.d_ch(L), 3, padding=1))
-        self.blocks = nn.ModuleList(DBlock(cfg.d_ch(i), cfg.d_ch(i - 1), extra=i <= cfg.extra_levels) for i in range(L, 0, -1))
+        L, sn = cfg.levels(), cfg.d_spectral_norm
+        self.from_rgb = _sn(nn.Conv2d(3, cfg.d_ch(L), 3, padding=1), sn)
+        self.blocks = nn.ModuleList(DBlock(cfg.d_ch(i), cfg.d_ch(i - 1), extra=i <= cfg.extra_levels, sn=sn)
+                                    for i in range(L, 0, -1))
         c0 = cfg.d_ch(0)
-        self.final = _sn(nn.Conv2d(c0, c0, 4))  # 4x4 -> 1x1
-        self.out = _sn(nn.Linear(c0, 1))
-        self.proj = _sn(nn.Linear(COND_DIM, c0, bias=False))
+        self.final = _sn(nn.Conv2d(c0, c0, 4), sn)  # 4x4 -> 1x1
+        self.out = _sn(nn.Linear(c0, 1), sn)
+        self.proj = _sn(nn.Linear(COND_DIM, c0, bias=False), sn)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h = F.leaky_relu(self.from_rgb(x), 0.2)

@@ -1,4 +1,8 @@
-"""Train the conditional face GAN (hinge loss, spectral-norm projection D, DiffAugment, EMA).
+"""Train the conditional face GAN (non-saturating loss + lazy R1, projection D, DiffAugment, EMA).
+
+A first run with hinge loss and a spectral-norm D (lr 2e-4, betas 0.5/0.999) stalled here: from
+step ~250 the discriminator's outputs sat at 0 for real and fake alike while the generator made
+texture; the logistic loss with an R1 penalty (StyleGAN2's recipe) is the default since.
 
 A run lives in a numbered folder ``OUT/00003-face-r64`` holding ``config.json`` (resolved
 options), ``log.jsonl`` (losses), ``samples/`` (grids) and ``checkpoint.pt`` (resumable; read
@@ -32,9 +36,12 @@ class FaceTrainConfig:
     batch: int = 64  # global batch (split across DDP processes)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
+    betas: tuple[float, float] = (0.0, 0.99)
+    loss: str = "logistic"  # "logistic" (non-saturating) or "hinge"
+    r1_gamma: float = 0.1
+    r1_every: int = 4
     ema_decay: float = 0.999
-    ema_start: int = 1000
+    ema_start: int = 500
     steps: int = 200_000
     minutes: float = 0.0  # stop after this wall time (0 = no limit)
     log_every: int = 50
@@ -190,9 +197,17 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         # D step
         with torch.no_grad():
             fake = G_t(z, c_fake)
-        d_real = D_t(diff_augment(real, cfg.augment, aug_g), c_real)
+        r1_step = cfg.r1_gamma > 0 and step % cfg.r1_every == 0
+        real_in = diff_augment(real, cfg.augment, aug_g).detach().requires_grad_(r1_step)
+        d_real = D_t(real_in, c_real)
         d_fake = D_t(diff_augment(fake, cfg.augment, aug_g), c_fake)
-        loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        if cfg.loss == "hinge":
+            loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        else:
+            loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        if r1_step:
+            (grad,) = torch.autograd.grad(d_real.sum(), real_in, create_graph=True)
+            loss_d = loss_d + 0.5 * cfg.r1_gamma * cfg.r1_every * grad.pow(2).sum((1, 2, 3)).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -201,7 +216,8 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         z = torch.randn(per_rank, cfg.model.z_dim)
         c_fake = _sample_conds(per_rank, female, age, race, rng)
         fake = G_t(z, c_fake)
-        loss_g = -D_t(diff_augment(fake, cfg.augment, aug_g), c_fake).mean()
+        d_gen = D_t(diff_augment(fake, cfg.augment, aug_g), c_fake)
+        loss_g = -d_gen.mean() if cfg.loss == "hinge" else F.softplus(-d_gen).mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
