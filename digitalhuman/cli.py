@@ -6,6 +6,11 @@ Examples::
     digitalhuman batch --seeds 0-499 --out npcs/
     digitalhuman batch --seeds 0-999 --shard 0/4 --out part0/      # one of 4 workers
     digitalhuman merge part0/ part1/ part2/ part3/ --out npcs/
+    digitalhuman create --from-face portrait.png --say "Hello." --out npc_f/    # a voice that fits the face
+    digitalhuman create --from-voice clip.wav --out npc_v/                     # a face that fits the voice
+    digitalhuman create --seed 42 --aged 30 --out npc42_old/                   # the same person 30 years on
+    digitalhuman blend --a 1 --b 2 --t 0.5 --out mix/
+    digitalhuman family --seed 42 --members 3 --out family42/
     digitalhuman say --persona npc42/ --text "Welcome back." --out hello.wav
     digitalhuman info
     digitalhuman serve --port 8080                                  # HTTP service on 127.0.0.1
@@ -72,9 +77,27 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a line of dialogue (repeatable)")
 
     c = sub.add_parser("create", help="create one persona into a folder")
-    c.add_argument("--seed", type=_seed, required=True)
+    c.add_argument("--seed", type=_seed, default=None, help="required unless --from-face/--from-voice (then 0)")
     c.add_argument("--out", type=Path, required=True)
+    src = c.add_mutually_exclusive_group()
+    src.add_argument("--from-face", type=Path, metavar="IMAGE", help="read the traits from a face crop")
+    src.add_argument("--from-voice", type=Path, metavar="CLIP", help="read the traits and voice from a clip")
+    c.add_argument("--keep-face", action="store_true", help="with --from-face: use the given image as face.png")
+    c.add_argument("--aged", type=float, metavar="YEARS", help="the same person YEARS older (negative: younger)")
     constraints(c)
+
+    bl = sub.add_parser("blend", help="a persona between two others, face and voice together")
+    bl.add_argument("--a", type=_seed, required=True, help="seed of the first persona")
+    bl.add_argument("--b", type=_seed, required=True, help="seed of the second persona")
+    bl.add_argument("--t", type=float, default=0.5, help="0 = a, 1 = b (default 0.5)")
+    bl.add_argument("--out", type=Path, required=True)
+    bl.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT")
+
+    fa = sub.add_parser("family", help="a persona and K relatives who resemble it in face and voice")
+    fa.add_argument("--seed", type=_seed, required=True)
+    fa.add_argument("--members", type=_positive_int, default=3, help="relatives to make (default 3, max 20)")
+    fa.add_argument("--out", type=Path, required=True, help="OUT/0 is the persona, OUT/1.. its relatives")
+    fa.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT")
 
     b = sub.add_parser("batch", help="create many personas: OUT/<seed>/ + manifest.jsonl; resumable")
     b.add_argument("--seeds", required=True, help="e.g. 0-499,600,700-710")
@@ -154,10 +177,89 @@ def _pipeline(args, **kw):
 
 def cmd_create(args) -> int:
     pipe = _pipeline(args)
-    persona = pipe(seed=args.seed, gender=args.gender, age=args.age, race=args.race, lines=args.say)
+    if args.from_face is not None:
+        if args.gender or args.age is not None or args.race:
+            raise CLIError("--from-face reads gender, age and group from the image; drop --gender/--age/--race")
+        persona = pipe.from_face(_read_image(args.from_face), seed=args.seed or 0, lines=args.say,
+                                 keep_face=args.keep_face)
+    elif args.from_voice is not None:
+        if args.gender or args.age is not None:
+            raise CLIError("--from-voice reads gender and age from the clip; drop --gender/--age")
+        audio, sr = _read_audio(args.from_voice)
+        persona = pipe.from_voice(audio, sr, seed=args.seed or 0, lines=args.say)
+    else:
+        if args.seed is None:
+            raise CLIError("create needs --seed (or --from-face / --from-voice)")
+        if args.keep_face:
+            raise CLIError("--keep-face only goes with --from-face")
+        persona = pipe(seed=args.seed, gender=args.gender, age=args.age, race=args.race,
+                       lines=[] if args.aged is not None else args.say)
+    if args.aged is not None:
+        persona = pipe.aged(persona, args.aged, lines=args.say)
     persona.save(args.out)
     t = persona.traits
     print(f"{args.out}: {t['gender']}, {t['age']:.0f} years, {len(persona.lines)} line(s)")
+    return 0
+
+
+MAX_INPUT_BYTES = 50_000_000
+
+
+def _read_image(path: Path):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise CLIError(f"{path}: no such image file")
+    if path.stat().st_size > MAX_INPUT_BYTES:
+        raise CLIError(f"{path}: larger than {MAX_INPUT_BYTES // 1_000_000} MB")
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > 4096 * 4096:
+                raise CLIError(f"{path}: image larger than 4096x4096")
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise CLIError(f"{path}: not a readable image ({e})") from None
+
+
+def _read_audio(path: Path):
+    import numpy as np
+    import soundfile as sf
+
+    if not path.is_file():
+        raise CLIError(f"{path}: no such audio file")
+    if path.stat().st_size > MAX_INPUT_BYTES:
+        raise CLIError(f"{path}: larger than {MAX_INPUT_BYTES // 1_000_000} MB")
+    try:
+        audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        raise CLIError(f"{path}: not a readable audio file ({e})") from None
+    if len(audio) > 120 * sr:
+        raise CLIError(f"{path}: longer than 120 s; give a short clip of the voice")
+    return np.ascontiguousarray(audio.mean(axis=1)), int(sr)
+
+
+def cmd_blend(args) -> int:
+    if not 0.0 <= args.t <= 1.0:
+        raise CLIError(f"--t must be between 0 and 1, got {args.t}")
+    pipe = _pipeline(args)
+    p = pipe.blend(pipe(seed=args.a, voice=True), pipe(seed=args.b, voice=True), args.t, lines=args.say)
+    p.save(args.out)
+    print(f"{args.out}: {p.traits['gender']}, {p.traits['age']:.0f} years (t={args.t} between {args.a} and {args.b})")
+    return 0
+
+
+def cmd_family(args) -> int:
+    if args.members > 20:
+        raise CLIError("--members is at most 20")
+    pipe = _pipeline(args)
+    base = pipe(seed=args.seed, lines=args.say)
+    if args.out.exists() and any(args.out.iterdir()):
+        raise CLIError(f"--out {args.out} is not empty")
+    base.save(args.out / "0")
+    for k in range(1, args.members + 1):
+        pipe.sibling(base, k, lines=args.say).save(args.out / str(k))
+    print(f"{args.out}: persona {args.seed} and {args.members} relatives")
     return 0
 
 
@@ -269,7 +371,7 @@ def cmd_evaluate(args) -> int:
     return int(module.main(args.rest) or 0)
 
 
-COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate, "serve": cmd_serve}
+COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate, "serve": cmd_serve, "blend": cmd_blend, "family": cmd_family}
 
 
 def main(argv: list[str] | None = None) -> int:

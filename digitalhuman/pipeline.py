@@ -74,6 +74,14 @@ def write_card(folder: str | Path, models: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+def _check_image(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 16 \
+            or max(img.shape[:2]) > 4096:
+        raise PersonaError(f"expected an RGB face crop uint8 (H, W, 3), 16-4096 px, got {img.dtype} {img.shape}")
+    return img
+
+
 def text_rng(latent: np.ndarray, text: str, salt: str = "line") -> np.random.Generator:
     """A generator owned by (persona, text): saying the same line again gives the same audio."""
     h = hashlib.sha256(np.asarray(latent, np.float64).tobytes() + salt.encode() + text.encode("utf-8")).digest()
@@ -82,7 +90,8 @@ def text_rng(latent: np.ndarray, text: str, salt: str = "line") -> np.random.Gen
 
 class PersonaPipeline:
     def __init__(self, face=None, voice=None, prior: TraitPrior | None = None,
-                 models: dict[str, ModelEntry] | None = None, psi: float = DEFAULT_PSI):
+                 models: dict[str, ModelEntry] | None = None, psi: float = DEFAULT_PSI, attributes=None):
+        self.attributes = attributes
         self.face = face
         self.voice = voice
         self.prior = prior
@@ -116,10 +125,16 @@ class PersonaPipeline:
             r = entries.get("voice_renderer")
             voice_model = PersonaVoice.load(entries["voice"].file, sha(entries["voice"]),
                                             r.file if r else None, sha(r) if r else None)
-        return cls(face_model, voice_model, prior, entries)
+        attributes = None
+        if face and "face_attributes" in entries:
+            from .face.attributes import load_attributes
+
+            attributes = load_attributes(entries["face_attributes"].file, sha(entries["face_attributes"]))
+        return cls(face_model, voice_model, prior, entries, attributes=attributes)
 
     def _need(self, what: str):
-        model = {"face": self.face, "voice": self.voice, "fusion": self.prior}[what]
+        model = {"face": self.face, "voice": self.voice, "fusion": self.prior,
+                 "face_attributes": self.attributes}[what]
         if model is None:
             raise ModelNotAvailable(
                 f"no trained {what} model shipped yet (looked in {WEIGHTS_DIR if not self.models else 'the given weights folder'}); "
@@ -170,6 +185,75 @@ class PersonaPipeline:
         for text in lines:
             p.lines.append(self.say(p, text))
         return p
+
+    # ------------------------------------------------------------------------ the other ways in
+    def from_face(self, image: np.ndarray, seed: int = 0, lines: Sequence[str] = (), *, keep_face: bool = False,
+                  voice: bool = True) -> Persona:
+        """A persona whose traits are read from a face crop (uint8 (H, W, 3)): a matching voice,
+        and its own generated portrait (or ``image`` itself with ``keep_face``)."""
+        img = _check_image(image)
+        att = self._need("face_attributes").predict(img[None])
+        from .fusion import RACES as GROUPS
+
+        female = float(att["female"][0])
+        traits = {"gender": "female" if female >= 0.5 else "male", "female": round(female, 4),
+                  "age": round(float(np.clip(att["age"][0], 1, 100)), 2), "race": GROUPS[int(att["race"][0])]}
+        latent = persona_latent(check_seed(seed))
+        return self.render(latent, traits, lines, seed=seed, voice=voice,
+                           origin={"from_face": {"female_prob": round(female, 4)}},
+                           face_image=img if keep_face else None)
+
+    def from_voice(self, audio: np.ndarray, sample_rate: int, seed: int = 0, lines: Sequence[str] = (),
+                   *, face: bool = True) -> Persona:
+        """A persona from a voice clip: traits inferred by the speech VAE (Bayes over its conditional
+        prior), its voice code taken from the clip's posterior so it sounds like the clip, and a
+        generated face that matches the traits."""
+        from .fusion import SL_VOICE
+        from .voice.features import voice_features
+
+        vm = self._need("voice")
+        feats = voice_features(np.asarray(audio, np.float32), int(sample_rate))[None]
+        p_female, age = vm.vae.infer_traits(feats)
+        female = float(p_female[0])
+        gender = "female" if female >= 0.5 else "male"
+        latent = persona_latent(check_seed(seed))
+        traits = fuse(self._need("fusion"), latent, gender=gender, age=float(np.clip(age[0], 16, 90))).traits
+        traits["female"] = round(float(np.clip(female, 0.0, 1.0)), 4)
+        latent = latent.copy()
+        latent[SL_VOICE] = vm.voice_code_of(feats[0], traits["female"], traits["age"])
+        return self.render(latent, traits, lines, seed=seed, face=face,
+                           origin={"from_voice": {"female_prob": round(female, 4), "age": round(float(age[0]), 1)}})
+
+    def blend(self, a: Persona, b: Persona, t: float, lines: Sequence[str] = ()) -> Persona:
+        """Interpolate two personas, face and voice together (t=0 -> a, t=1 -> b)."""
+        from .fusion import blend_latent
+
+        t = float(t)
+        if not 0.0 <= t <= 1.0:
+            raise PersonaError(f"t must be in [0, 1], got {t}")
+        female = (1 - t) * a.traits["female"] + t * b.traits["female"]
+        traits = {"gender": "female" if female >= 0.5 else "male", "female": round(female, 4),
+                  "age": round((1 - t) * a.traits["age"] + t * b.traits["age"], 2),
+                  "race": (a if t < 0.5 else b).traits.get("race")}
+        return self.render(blend_latent(a.latent, b.latent, t), traits, lines, seed=a.seed,
+                           origin={"blend": {"a": a.seed, "b": b.seed, "t": t}})
+
+    def sibling(self, persona: Persona, k: int, lines: Sequence[str] = (), resemblance: float = 0.7) -> Persona:
+        """Family member ``k`` (1, 2, ...): shares much of the face and voice codes and the group."""
+        from .fusion import SL_TRAITS, _phi, sibling_latent
+
+        lat = sibling_latent(persona.latent, k, resemblance)
+        u = _phi(lat[SL_TRAITS])
+        traits = fuse(self._need("fusion"), lat, race=persona.traits.get("race")).traits
+        traits["age"] = round(float(np.clip(persona.traits["age"] + 16 * (u[1] - 0.5), 16, 90)), 2)
+        return self.render(lat, traits, lines, seed=persona.seed, origin={"sibling_of": persona.seed, "k": int(k)})
+
+    def aged(self, persona: Persona, years: float, lines: Sequence[str] = ()) -> Persona:
+        """The same person ``years`` older (or younger, if negative), in face and voice."""
+        traits = dict(persona.traits)
+        traits["age"] = round(float(np.clip(traits["age"] + float(years), 1, 100)), 2)
+        return self.render(persona.latent, traits, lines, seed=persona.seed,
+                           origin={**persona.origin, "aged": float(years)})
 
     def say(self, persona: Persona | PersonaDoc, text: str) -> SpokenLine:
         """Render ``text`` in the persona's voice (audio + viseme track)."""

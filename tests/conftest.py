@@ -27,7 +27,12 @@ def make_tiny_weights(folder: Path, voice: bool = True) -> Path:
     prior = TraitPrior.fit(rng.integers(0, 2, 500), rng.integers(0, 5, 500), rng.uniform(1, 90, 500))
     save_weights(folder / "fusion.safetensors", {"trait_counts": torch.from_numpy(prior.counts)}, kind="fusion",
                  config={})
+    from digitalhuman.face.attributes import KIND as ATTR_KIND, AttributeConfig, FaceAttributes
+
+    acfg = AttributeConfig(resolution=16, channels=4)
+    save_weights(folder / "attributes.safetensors", FaceAttributes(acfg).state_dict(), kind=ATTR_KIND, config=acfg)
     models = {
+        "face_attributes": {"id": "tiny-attributes", "file": "attributes.safetensors"},
         "face": {"id": "tiny-face", "file": "face.safetensors"},
         "fusion": {"id": "tiny-fusion", "file": "fusion.safetensors"},
     }

@@ -51,7 +51,7 @@ class FaceAttributes(nn.Module):
     @torch.inference_mode()
     def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """uint8 ``(B, H, W, 3)`` (any size; resized) -> ``{female (B,) prob, age (B,) years, race (B,) index}``."""
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float() / 127.5 - 1
         R = self.cfg.resolution
         if x.shape[-1] != R or x.shape[-2] != R:
             x = F.interpolate(x, size=(R, R), mode="bilinear", antialias=True, align_corners=False)

@@ -111,6 +111,18 @@ class PersonaVoice:
         out.update({f"eq_{i:02d}": round(float(g), 3) for i, g in enumerate(eq)})
         return out
 
+    def voice_code_of(self, features: np.ndarray, female: float, age: float) -> np.ndarray:
+        """The voice code (prior eps) whose decoded voice is closest to a clip's: the posterior
+        mean of the clip's features, expressed relative to the prior for the given traits."""
+        import torch
+
+        with torch.no_grad():
+            x = self.vae.standardize(torch.as_tensor(np.asarray(features, np.float32))[None])
+            mu, _ = self.vae.encode(x)
+            mu_p, logvar_p = self.vae.prior(self.vae.make_cond(float(female), float(max(age, 16.0))))
+            eps = (mu - mu_p) / (0.5 * logvar_p).exp()
+        return eps[0].double().numpy().clip(-4, 4)
+
     # ---------------------------------------------------------------------------------- speech
     def speak(self, text: str, params: dict[str, float], rng: np.random.Generator):
         """-> ``(audio float32 (N,), sample_rate, visemes)`` in the persona's voice."""

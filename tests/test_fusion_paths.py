@@ -1,0 +1,62 @@
+"""Face -> voice, voice -> face and persona algebra through the pipeline (tiny models)."""
+
+import numpy as np
+import pytest
+
+from digitalhuman.cli import main
+from digitalhuman.persona import PersonaError
+from digitalhuman.pipeline import PersonaPipeline
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_weights):
+    return PersonaPipeline.from_pretrained(tiny_weights)
+
+
+def test_from_face_keeps_or_generates_portrait(pipe):
+    img = (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)
+    kept = pipe.from_face(img, seed=1, keep_face=True, voice=False)
+    assert np.array_equal(kept.face, img) and kept.traits["gender"] in ("female", "male")
+    made = pipe.from_face(img, seed=1, voice=False)
+    assert made.face.shape == (16, 16, 3) and made.traits == kept.traits
+    with pytest.raises(PersonaError):
+        pipe.from_face(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_from_voice_takes_traits_and_voice_from_the_clip(pipe):
+    clip = pipe.voice.base.synthesize("Hello there, my friend, how are you today?",
+                                      rng=np.random.default_rng(0))
+    p = pipe.from_voice(clip.audio, clip.sample_rate, seed=3, lines=["Yes."])
+    assert p.traits["gender"] in ("female", "male") and 16 <= p.traits["age"] <= 90
+    assert "from_voice" in p.origin and len(p.lines) == 1 and p.face is not None
+
+
+def test_blend_sibling_aged(pipe):
+    a, b = pipe(seed=10, gender="female", age=30), pipe(seed=11, gender="male", age=70)
+    mid = pipe.blend(a, b, 0.5)
+    assert 45 <= mid.traits["age"] <= 55 and mid.origin["blend"] == {"a": 10, "b": 11, "t": 0.5}
+    assert np.array_equal(pipe.blend(a, b, 0.0).face, a.face)
+    with pytest.raises(PersonaError):
+        pipe.blend(a, b, 1.5)
+    s1, s2 = pipe.sibling(a, 1), pipe.sibling(a, 2)
+    assert s1.traits["race"] == a.traits["race"] and not np.array_equal(s1.face, s2.face)
+    old = pipe.aged(a, 30)
+    assert old.traits["age"] == 60 and old.traits["gender"] == "female" and np.array_equal(old.latent, a.latent)
+
+
+def test_cli_fusion_commands(tiny_weights, tmp_path, capsys):
+    w = ["--weights", str(tiny_weights)]
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(1).random((32, 32, 3)) * 255).astype(np.uint8)).save(tmp_path / "f.png")
+    assert main(w + ["create", "--from-face", str(tmp_path / "f.png"), "--keep-face", "--out", str(tmp_path / "ff")]) == 0
+    assert (tmp_path / "ff" / "face.png").is_file()
+    assert main(w + ["blend", "--a", "1", "--b", "2", "--t", "0.25", "--out", str(tmp_path / "bl")]) == 0
+    assert main(w + ["family", "--seed", "4", "--members", "2", "--out", str(tmp_path / "fam")]) == 0
+    assert sorted(p.name for p in (tmp_path / "fam").iterdir()) == ["0", "1", "2"]
+    assert main(w + ["create", "--seed", "4", "--aged", "10", "--out", str(tmp_path / "old")]) == 0
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    assert main(w + ["create", "--from-face", str(tmp_path / "bad.png"), "--out", str(tmp_path / "x")]) == 1
+    assert "not a readable image" in capsys.readouterr().err
+    assert main(w + ["create", "--out", str(tmp_path / "y")]) == 1
+    assert main(w + ["blend", "--a", "1", "--b", "2", "--t", "2", "--out", str(tmp_path / "z")]) == 1
