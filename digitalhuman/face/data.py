@@ -54,7 +54,8 @@ def load_split(
         raise ValueError(f"unknown split {split!r}")
     data_dir = Path(data_dir)
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"faces_{split}_{resolution}.npz"
+        key = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:8]
+        cache = Path(cache_dir) / f"faces_{key}_{split}_{resolution}.npz"
         if cache.is_file():
             z = np.load(cache)
             return z["images"], z["female"], z["age"], z["race"], list(z["files"])
@@ -74,7 +75,7 @@ def load_split(
     files = [r.file for r in recs]
     if cache_dir is not None:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        tmp = Path(cache_dir) / f".tmp_{split}_{resolution}.npz"
+        tmp = cache.with_name(f".{cache.name}.tmp.npz")
         np.savez(tmp, images=imgs, female=female, age=age, race=race, files=np.array(files))
         tmp.replace(cache)
     return imgs, female, age, race, files
