@@ -99,9 +99,14 @@ def manifest_line(out: Path, seed: int) -> dict[str, Any]:
 
 
 def write_manifest(out: Path, seeds: Sequence[int]) -> Path:
-    lines = [json.dumps(manifest_line(out, s), sort_keys=True) for s in seeds]
+    """``manifest.jsonl`` (one persona per line, seed order) and the ``index.html`` gallery."""
+    from .gallery import write_gallery
+
+    rows = [manifest_line(out, s) for s in seeds]
     path = out / "manifest.jsonl"
-    atomic_write_bytes(path, ("\n".join(lines) + "\n" if lines else "").encode())
+    atomic_write_bytes(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+    if rows:
+        write_gallery(out, rows)
     return path
 
 
