@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=_port, default=8080)
     sv.add_argument("--workers", type=_positive_int, default=1, help="processes, each with its own models")
+    ex = sub.add_parser("export", help="export models for game engines")
+    exsub = ex.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    eo = exsub.add_parser("onnx", help="face generator, voice prior+decoder and the seeded base voice as ONNX")
+    eo.add_argument("--out", type=Path, required=True)
+    eo.add_argument("--opset", type=int, choices=[15, 17], default=17, help="15 for Unity Sentis (default 17)")
     ev = sub.add_parser("evaluate", help="judge the models with outside judges (needs scripts/install-judges.sh)",
                         add_help=False)
     ev.add_argument("what", choices=["faces", "voices", "fusion"])
@@ -364,6 +369,16 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_onnx
+
+    manifest = export_onnx(args.out, args.weights, opset=args.opset)
+    for name, fig in manifest.get("parity", {}).items():
+        print(f"{name}: max abs difference ONNX vs PyTorch {fig}")
+    print(f"{args.out}: {', '.join(sorted(manifest.get('files', {})))}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     import importlib
 
@@ -371,7 +386,7 @@ def cmd_evaluate(args) -> int:
     return int(module.main(args.rest) or 0)
 
 
-COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate, "serve": cmd_serve, "blend": cmd_blend, "family": cmd_family}
+COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate, "serve": cmd_serve, "blend": cmd_blend, "family": cmd_family, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

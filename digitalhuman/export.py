@@ -1,0 +1,411 @@
+"""Export the generators to ONNX for game engines: ``export_onnx(out_dir, weights_dir=None)``.
+
+Files written into ``out_dir``:
+
+- ``face_generator.onnx``: ``z (B,128), cond (B,8) -> image (B,3,R,R)`` float32 in [-1, 1].
+  ``cond = [male, female, age_n, white, black, asian, indian, other]`` with ``male = 1 - female``
+  (female in [0, 1], may be soft), ``age_n = log1p(age) / log1p(100) * 2 - 1`` (age in years,
+  clamped to [0, 116]) and a one-hot (or soft) group; see ``face.gan.make_cond``.
+- ``voice_prior_decoder.onnx``: ``cond (B,2), eps (B,Z) -> features (B,F)`` in original units;
+  ``cond = [female, (age - age_center) / age_scale]`` (``VoiceVAE.make_cond``), ``eps`` standard
+  normal. Same numbers as ``VoiceVAE.sample_voice``.
+- ``base_voice_seeded.onnx`` (+ ``.onnx.json``, the Piper config with the phoneme id map, and the
+  voice's model card): the Piper ``en_US-joe-medium`` graph as rewritten by
+  ``voice.base.seeded_voice_graph`` (noise inputs ``noise_0``/``noise_1``, output ``durations``).
+- ``manifest.json`` (sha256, input/output names and shapes, opsets, versions, parity) and
+  ``README.txt`` (what the files are, licences).
+
+Parity: for seeds 0..63, ``z``/``eps`` and the conditions are drawn from ``PCG64(seed)``; the
+largest absolute difference between onnxruntime (CPU) and PyTorch is recorded for both networks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import warnings
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .checkpoint import atomic_write_bytes, sha256_file
+
+__all__ = ["export_onnx", "face_generator_onnx", "ExportError", "OPSET", "PARITY_BAR", "FACE_FILE", "VOICE_FILE",
+           "BASE_VOICE_FILE"]
+
+OPSET = 17
+MIN_OPSET = 15  # lowest opset tested here; also the newest that Unity Sentis documents
+PARITY_BAR = 1e-3  # max abs difference onnxruntime vs PyTorch, both networks
+PARITY_SEEDS = 64
+FACE_FILE = "face_generator.onnx"
+VOICE_FILE = "voice_prior_decoder.onnx"
+BASE_VOICE_FILE = "base_voice_seeded.onnx"
+MANIFEST_FILE = "manifest.json"
+FACE_COND_LAYOUT = ["male", "female", "age_n", "white", "black", "asian", "indian", "other"]
+PARITY_TEXT = "The old mill by the river."
+
+
+class ExportError(RuntimeError):
+    """The models cannot be exported, or the exported graph does not match PyTorch."""
+
+
+# --------------------------------------------------------------------------------------- helpers
+def _write(path: Path, data: bytes) -> None:
+    """Atomic write, readable by all (the temporary file it goes through is private)."""
+    atomic_write_bytes(path, data)
+    path.chmod(0o644)
+
+
+def _ort_session(model: bytes | str, threads: int = 1):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+def _torch_to_onnx(module, args: tuple, inputs: list[str], outputs: list[str], shapes: dict[str, list],
+                   opset: int = OPSET) -> bytes:
+    """TorchScript-based export (``dynamo=False``: the dynamo exporter needs ``onnxscript``), then
+    the graph's input/output shapes are set to ``shapes`` (names for dynamic axes, ints for fixed)."""
+    import onnx
+    import torch
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # The legacy exporter is deprecated, and the shape asserts in forward() are traced as constants.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(module, args, buf, input_names=inputs, output_names=outputs, opset_version=opset,
+                          dynamic_axes={n: {0: shapes[n][0]} for n in inputs + outputs}, do_constant_folding=True,
+                          dynamo=False)
+    model = onnx.load_from_string(buf.getvalue())
+    for vi in list(model.graph.input) + list(model.graph.output):
+        if vi.name in shapes:
+            dims = vi.type.tensor_type.shape.dim
+            assert len(dims) == len(shapes[vi.name]), (vi.name, len(dims), shapes[vi.name])
+            for d, want in zip(dims, shapes[vi.name]):
+                if isinstance(want, str):
+                    d.dim_param = want
+                else:
+                    d.dim_value = int(want)
+    model.producer_name = "digitalhuman"
+    model.producer_version = __version__
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _io_spec(model) -> dict[str, list[dict[str, Any]]]:
+    """Graph inputs (not initialisers) and outputs: ``{"inputs": [{name, dtype, shape}], "outputs": [...]}``."""
+    from onnx import helper
+
+    inits = {i.name for i in model.graph.initializer}
+
+    def spec(vi) -> dict[str, Any]:
+        t = vi.type.tensor_type
+        shape = [d.dim_param if d.dim_param else (d.dim_value if d.HasField("dim_value") else None)
+                 for d in t.shape.dim]
+        return {"name": vi.name, "dtype": str(helper.tensor_dtype_to_np_dtype(t.elem_type)), "shape": shape}
+
+    return {"inputs": [spec(v) for v in model.graph.input if v.name not in inits],
+            "outputs": [spec(v) for v in model.graph.output]}
+
+
+def _file_entry(path: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    entry: dict[str, Any] = {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+                             "opset": {(o.domain or "ai.onnx"): o.version for o in model.opset_import},
+                             "ir_version": model.ir_version}
+    entry.update(_io_spec(model))
+    entry.update(extra or {})
+    return entry
+
+
+def _source(entry) -> dict[str, Any]:
+    info = {"id": entry.id, "sha256": entry.sha256}
+    for k in ("trained_on", "licence"):
+        if k in entry.info:
+            info[k] = entry.info[k]
+    return info
+
+
+def _seed_rng(seed: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(seed))
+
+
+# ------------------------------------------------------------------------------------------ face
+def _face_parity(g, session, seeds: int) -> float:
+    """Max abs difference over ``seeds`` faces: per seed, z (128,) then female, age, group from PCG64(seed)."""
+    import torch
+
+    from .face.gan import RACES, make_cond
+
+    z, female, age, race = [], [], [], []
+    for s in range(seeds):
+        rng = _seed_rng(s)
+        z.append(rng.standard_normal(g.cfg.z_dim, dtype=np.float32))
+        female.append(rng.random())
+        age.append(rng.uniform(0.0, 100.0))
+        race.append(rng.integers(0, len(RACES)))
+    z_np = np.stack(z)
+    cond = make_cond(torch.tensor(female, dtype=torch.float32), torch.tensor(age, dtype=torch.float32),
+                     torch.tensor(race)).numpy()
+    with torch.inference_mode():
+        ref = g(torch.from_numpy(z_np), torch.from_numpy(cond)).numpy()
+    (got,) = session.run(["image"], {"z": z_np, "cond": cond})
+    return float(np.max(np.abs(got - ref)))
+
+
+def face_generator_onnx(g, opset: int = OPSET) -> bytes:
+    """A face ``Generator`` (eval mode) as ONNX bytes: ``z (B,z_dim), cond (B,8) -> image (B,3,R,R)``."""
+    import torch
+
+    from .face.gan import COND_DIM
+
+    R, Z = g.cfg.resolution, g.cfg.z_dim
+    shapes = {"z": ["batch", Z], "cond": ["batch", COND_DIM], "image": ["batch", 3, R, R]}
+    return _torch_to_onnx(g.eval(), (torch.zeros(2, Z), torch.zeros(2, COND_DIM)), ["z", "cond"], ["image"], shapes,
+                          opset)
+
+
+def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, Any], float]:
+    from .face.model import FaceModel
+
+    g = FaceModel.load(entry.file, entry.sha256).g.eval()
+    R, Z = g.cfg.resolution, g.cfg.z_dim
+    data = face_generator_onnx(g, opset)
+    _write(out / FACE_FILE, data)
+    err = _face_parity(g, _ort_session(data), seeds)
+    meta = {
+        "source_model": _source(entry),
+        "resolution": R,
+        "z_dim": Z,
+        "cond_layout": FACE_COND_LAYOUT,
+        "age_n": "log1p(clamp(age_years, 0, 116)) / log1p(100) * 2 - 1",
+        "z": "standard normal; the Python pipeline uses persona.json latent[4:132] * psi (psi 0.8)",
+        "image": "RGB, NCHW, [-1, 1]; to uint8: round((clamp(x, -1, 1) + 1) * 127.5)",
+    }
+    return meta, err
+
+
+# ----------------------------------------------------------------------------------------- voice
+def _prior_decoder(vae):
+    import torch
+
+    class PriorDecoder(torch.nn.Module):
+        """``cond (B,2), eps (B,Z) -> features (B,F)``: prior -> z -> decode -> unstandardise."""
+
+        def __init__(self, vae) -> None:
+            super().__init__()
+            self.vae = vae
+
+        def forward(self, cond: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+            mu_p, logvar_p = self.vae.prior(cond)
+            return self.vae.unstandardize(self.vae.decode(mu_p + (0.5 * logvar_p).exp() * eps))
+
+    return PriorDecoder(vae).eval()
+
+
+def _voice_parity(vae, session, seeds: int) -> float:
+    """Max abs difference (original feature units) against ``VoiceVAE.sample_voice``: per seed,
+    eps (Z,) then female, age in [16, 90] from PCG64(seed)."""
+    eps, female, age = [], [], []
+    for s in range(seeds):
+        rng = _seed_rng(s)
+        eps.append(rng.standard_normal(vae.cfg.latent_dim, dtype=np.float32))
+        female.append(rng.random())
+        age.append(rng.uniform(16.0, 90.0))
+    eps_np = np.stack(eps)
+    female_np, age_np = np.asarray(female, np.float32), np.asarray(age, np.float32)
+    ref = vae.sample_voice(female_np, age_np, eps_np)
+    cond = vae.make_cond(female_np, age_np).numpy()
+    (got,) = session.run(["features"], {"cond": cond, "eps": eps_np})
+    return float(np.max(np.abs(got - ref)))
+
+
+def _export_voice(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, Any], float]:
+    import torch
+
+    from .voice.vae import load_voice_vae
+
+    vae = load_voice_vae(entry.file, entry.sha256)
+    Z, F = vae.cfg.latent_dim, vae.cfg.feat_dim
+    shapes = {"cond": ["batch", 2], "eps": ["batch", Z], "features": ["batch", F]}
+    data = _torch_to_onnx(_prior_decoder(vae), (torch.zeros(2, 2), torch.zeros(2, Z)), ["cond", "eps"],
+                          ["features"], shapes, opset)
+    _write(out / VOICE_FILE, data)
+    err = _voice_parity(vae, _ort_session(data), seeds)
+    meta = {
+        "source_model": _source(entry),
+        "latent_dim": Z,
+        "cond_layout": ["female", "age_n"],
+        "age_center": vae.cfg.age_center,
+        "age_scale": vae.cfg.age_scale,
+        "age_n": "(age_years - age_center) / age_scale; the Python pipeline uses max(age_years, 16)",
+        "eps": "standard normal; the Python pipeline uses persona.json latent[132:148]",
+        "feature_names": list(vae.cfg.feature_names),
+    }
+    return meta, err
+
+
+# ------------------------------------------------------------------------------------ base voice
+def _base_voice_files() -> tuple[Path, Path, Path]:
+    from .voice.base import MODEL_FILE, VOICE_PACKAGE
+
+    data = Path(str(files(VOICE_PACKAGE).joinpath("data")))
+    return data / MODEL_FILE, data / (MODEL_FILE + ".json"), data / "MODEL_CARD"
+
+
+def _export_base_voice(out: Path) -> dict[str, Any]:
+    """Write the seeded Piper graph and its config; check it against the in-memory ``BaseVoice``."""
+    import onnx
+
+    from .voice.base import BaseVoice, seeded_voice_graph
+    from .voice.text import phonemes_to_ids, phonemize
+
+    model_path, config_path, card_path = _base_voice_files()
+    original = onnx.load(str(model_path))
+    seeded, noise_inputs = seeded_voice_graph(original)
+    data = seeded.SerializeToString()
+    _write(out / BASE_VOICE_FILE, data)
+    shutil.copyfile(config_path, out / (BASE_VOICE_FILE + ".json"))
+    if card_path.is_file():
+        shutil.copyfile(card_path, out / "base_voice_MODEL_CARD.txt")
+
+    # The written file, fed the noise BaseVoice would draw, gives BaseVoice's audio bit for bit.
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    base = BaseVoice(original, config)
+    ids = phonemes_to_ids(phonemize(PARITY_TEXT, base.id_map)[0].symbols, base.id_map)
+    want, durations = base.synthesize_ids(ids, rng=_seed_rng(0))
+    rng = _seed_rng(0)
+    feeds = {"input": np.asarray([ids], np.int64), "input_lengths": np.asarray([len(ids)], np.int64),
+             "scales": np.asarray([0.667, 1.0, 0.8], np.float32),
+             "noise_0": rng.standard_normal(2 * len(ids), dtype=np.float32),
+             # more prior noise than needed: the graph uses a time-major prefix, the rest changes nothing
+             "noise_1": rng.standard_normal(192 * (int(durations.sum()) + 8), dtype=np.float32)}
+    audio, _ = _ort_session(str(out / BASE_VOICE_FILE)).run(["output", "durations"], feeds)
+    got = np.clip(np.asarray(audio, np.float32).reshape(-1), -1.0, 1.0)
+    identical = got.shape == want.shape and got.tobytes() == want.tobytes()
+    return {
+        "source_model": {"id": "piper en_US-joe-medium", "sha256": sha256_file(model_path),
+                         "licence": "CC0 (Piper joe voice dataset, see base_voice_MODEL_CARD.txt)"},
+        "config": BASE_VOICE_FILE + ".json",
+        "noise_inputs": noise_inputs,
+        "sample_rate": int(config["audio"]["sample_rate"]),
+        "hop_length": 256,
+        "scales": "[noise_scale, length_scale, noise_w], Piper default [0.667, 1.0, 0.8]",
+        "noise": ("flat float32, standard normal; noise_0 needs 2 * T_ids values (duration predictor), noise_1 "
+                  "192 * T_frames (prior), time-major; short input is zero-padded; noise_<k>_count reports "
+                  "how many were needed"),
+        "matches_in_memory_graph": bool(identical),
+    }
+
+
+# ---------------------------------------------------------------------------------------- readme
+def _readme(manifest: dict[str, Any]) -> str:
+    f, v = manifest["files"][FACE_FILE], manifest["files"][VOICE_FILE]
+    face_src, voice_src = f["source_model"], v["source_model"]
+    R = f["resolution"]
+    face_lic = face_src.get("licence", "not stated in the weights card; check where the weights came from")
+    voice_lic = voice_src.get("licence", "not stated in the weights card; check where the weights came from")
+    return f"""digitalhuman {manifest['package_version']} ONNX export
+{'=' * 40}
+
+{FACE_FILE}
+    z (B,128) float32 standard normal, cond (B,8) float32 -> image (B,3,{R},{R}) float32 in [-1, 1] (RGB, NCHW).
+    cond = [male, female, age_n, white, black, asian, indian, other]
+      female in [0,1] (soft values allowed), male = 1 - female,
+      age_n = log1p(age_years) / log1p(100) * 2 - 1, group one-hot (or soft weights summing to 1).
+    Weights: {face_src['id']}. Licence: {face_lic}
+
+{VOICE_FILE}
+    cond (B,2) = [female, (age_years - {v['age_center']:g}) / {v['age_scale']:g}],
+    eps (B,{v['latent_dim']}) standard normal -> features (B,{len(v['feature_names'])}) in original units, columns: {', '.join(v['feature_names'])}.
+    Weights: {voice_src['id']}. Licence: {voice_lic}
+
+{BASE_VOICE_FILE} (+ {BASE_VOICE_FILE}.json: Piper config with the phoneme id map)
+    Piper voice en_US-joe-medium (https://huggingface.co/rhasspy/piper-voices), dataset licence CC0
+    (base_voice_MODEL_CARD.txt). The card says the voice was fine-tuned from Piper's lessac voice,
+    whose training data has its own licence terms: check them for your use. Edited so that
+    its noise is an input (noise_0, noise_1) and its durations an output (durations): the same
+    phoneme ids, scales and noise give the same audio. 22,050 Hz, 256 samples per frame.
+
+manifest.json: sha256, inputs/outputs, opsets, versions and the onnxruntime-vs-PyTorch parity.
+Only onnxruntime {manifest['onnxruntime_version']} (CPU, Python) was used to check these files.
+The digitalhuman code is MIT licensed.
+"""
+
+
+# ------------------------------------------------------------------------------------------- API
+def export_onnx(out_dir: str | Path, weights_dir: str | Path | None = None, *, seeds: int = PARITY_SEEDS,
+                opset: int = OPSET, strict: bool = True) -> dict[str, Any]:
+    """Export the face generator, the voice prior-decoder and the seeded base voice to ``out_dir``.
+
+    ``weights_dir``: a folder with ``card.json`` (default: the weights shipped in the package).
+    Returns the manifest (also written as ``manifest.json``); ``manifest["parity"]`` holds the max
+    abs differences onnxruntime vs PyTorch over ``seeds`` seeds. ``opset`` applies to the two
+    networks (Unity Sentis documents opsets 7-15: ``opset=15`` gives the same operators, see
+    docs/engines.md); the Piper graph keeps its own (15). With ``strict`` an
+    :class:`ExportError` is raised (after writing everything) if either exceeds ``PARITY_BAR`` or
+    the written base voice does not reproduce the in-memory one.
+    """
+    import onnxruntime
+    import torch
+
+    from .pipeline import WEIGHTS_DIR, ModelNotAvailable, read_card
+
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if not MIN_OPSET <= opset <= OPSET:
+        raise ValueError(f"opset must be within [{MIN_OPSET}, {OPSET}], got {opset}")
+    entries = read_card(weights_dir)
+    missing = [n for n in ("face", "voice") if n not in entries]
+    if missing:
+        where = weights_dir if weights_dir is not None else WEIGHTS_DIR
+        raise ModelNotAvailable(f"no {' or '.join(missing)} model in {where}/card.json; "
+                                "pass a weights folder (--weights DIR) that has them")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    face_meta, face_err = _export_face(entries["face"], out, seeds, opset)
+    voice_meta, voice_err = _export_voice(entries["voice"], out, seeds, opset)
+    base_meta = _export_base_voice(out)
+    parity = {
+        "seeds": seeds,
+        "bar": PARITY_BAR,
+        "face_generator_max_abs_diff": face_err,
+        "voice_prior_decoder_max_abs_diff": voice_err,
+        "base_voice_bit_identical": base_meta["matches_in_memory_graph"],
+        "runtime": f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider vs torch {torch.__version__}",
+    }
+    manifest = {
+        "format_version": 1,
+        "package_version": __version__,
+        "opset": opset,
+        "torch_version": torch.__version__,
+        "onnxruntime_version": onnxruntime.__version__,
+        "files": {
+            FACE_FILE: _file_entry(out / FACE_FILE, face_meta),
+            VOICE_FILE: _file_entry(out / VOICE_FILE, voice_meta),
+            BASE_VOICE_FILE: _file_entry(out / BASE_VOICE_FILE, base_meta),
+        },
+        "parity": parity,
+    }
+    (out / "README.txt").write_text(_readme(manifest), encoding="utf-8")
+    _write(out / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
+
+    if strict:
+        bad = [n for n, e in (("face generator", face_err), ("voice prior-decoder", voice_err)) if not e <= PARITY_BAR]
+        if bad or not base_meta["matches_in_memory_graph"]:
+            raise ExportError(f"exported graphs differ from PyTorch (parity {parity}); files left in {out} to inspect")
+    return manifest

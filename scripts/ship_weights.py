@@ -1,0 +1,105 @@
+"""Copy trained inference weights into digitalhuman/weights/ and write card.json.
+
+    python scripts/ship_weights.py --face-run RUNS/00000-face-r64 --voice-run RUNS/00004-voice \
+        --fusion-run RUNS/00001-fusion --attributes FILE [--face-eval JSON] [--voice-eval JSON]
+
+Only what generation needs is shipped: the face GAN's EMA generator (fp16), the speech VAE, the
+renderer's reference of the base voice, the trait prior and the face attribute encoder.
+Each file's sha256 goes into card.json and is checked on every load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from digitalhuman.checkpoint import load_training_checkpoint, load_weights  # noqa: E402
+from digitalhuman.pipeline import write_card  # noqa: E402
+
+W = ROOT / "digitalhuman" / "weights"
+UTK = ("UTKFace (Zhang, Song, Qi, CVPR 2017) 128x128 crops as in ../shared/data/utkface128, "
+       "training split (95%, hash of the file name)")
+UTK_LICENCE = "UTKFace: non-commercial research use only; these weights inherit that restriction"
+CV = "Mozilla Common Voice 6.1 random sample (../shared/data/commonvoice61), 1,745 clips, 1,406 speakers"
+
+
+def ship_face(run: Path) -> dict:
+    from digitalhuman.face.gan import FaceGANConfig, Generator
+    from digitalhuman.face.train import export_generator
+
+    cfg = json.loads((run / "config.json").read_text())
+    st = load_training_checkpoint(run / "checkpoint.pt")
+    mcfg = FaceGANConfig(**cfg["model"])
+    g = Generator(mcfg)
+    g.load_state_dict(st["G_ema"])
+    hours = float(st["train_seconds"]) / 3600
+    export_generator(g, mcfg, W / "face_generator.safetensors",
+                     {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}"})
+    return {"id": f"face-gan-r{mcfg.resolution}-s{int(st['step'])}", "file": "face_generator.safetensors",
+            "kind": "face_generator", "trained_on": UTK, "licence": UTK_LICENCE,
+            "architecture": f"conditional GAN {mcfg.resolution}x{mcfg.resolution}, EMA generator, projection D, "
+                            "hinge loss, spectral norm, DiffAugment (color, translation)",
+            "steps": int(st["step"]), "batch": cfg["batch"], "wall_hours_2_cpu_cores": round(hours, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--face-run", type=Path)
+    ap.add_argument("--voice-run", type=Path)
+    ap.add_argument("--fusion-run", type=Path)
+    ap.add_argument("--attributes", type=Path)
+    ap.add_argument("--renderer", type=Path, help="voice_render.safetensors (computed if absent)")
+    ap.add_argument("--face-eval", type=Path)
+    ap.add_argument("--voice-eval", type=Path)
+    args = ap.parse_args()
+    W.mkdir(exist_ok=True)
+    card_path = W / "card.json"
+    models = json.loads(card_path.read_text())["models"] if card_path.is_file() else {}
+    for m in models.values():
+        m.pop("sha256", None)
+    if args.face_run:
+        models["face"] = ship_face(args.face_run)
+    if args.face_eval:
+        models["face"]["quality"] = json.loads(args.face_eval.read_text())
+    if args.fusion_run:
+        shutil.copy(args.fusion_run / "fusion.safetensors", W / "fusion.safetensors")
+        models["fusion"] = {"id": "trait-prior-utkface-v1", "file": "fusion.safetensors", "kind": "fusion",
+                            "trained_on": UTK + " (labels only: joint counts of gender, group, age)",
+                            "licence": UTK_LICENCE}
+    if args.attributes:
+        shutil.copy(args.attributes, W / "face_attributes.safetensors")
+        _, _, meta = load_weights(W / "face_attributes.safetensors", kind="face_attributes")
+        models["face_attributes"] = {"id": "face-attributes-cnn-v1", "file": "face_attributes.safetensors",
+                                     "kind": "face_attributes", "trained_on": UTK, "licence": UTK_LICENCE,
+                                     "quality": {k: meta[k] for k in meta if k not in
+                                                 ("kind", "format_version", "package_version", "config")}}
+    if args.voice_run:
+        shutil.copy(args.voice_run / "voice_vae.safetensors", W / "voice_vae.safetensors")
+        models["voice"] = {"id": f"speech-vae-{args.voice_run.name}", "file": "voice_vae.safetensors",
+                           "kind": "voice_vae", "trained_on": CV, "licence": "Common Voice: CC0 1.0"}
+        if (args.voice_run / "metrics.json").is_file():
+            models["voice"]["training_metrics"] = json.loads((args.voice_run / "metrics.json").read_text())
+    if args.voice_eval:
+        models["voice"]["quality"] = json.loads(args.voice_eval.read_text())
+    if args.renderer:
+        shutil.copy(args.renderer, W / "voice_render.safetensors")
+    if "voice" in models and not (W / "voice_render.safetensors").is_file():
+        from digitalhuman.voice.persona_voice import _base_voice, reference_features, save_renderer
+
+        save_renderer(W / "voice_render.safetensors", reference_features(_base_voice()))
+    if (W / "voice_render.safetensors").is_file():
+        models["voice_renderer"] = {"id": "joe-medium-reference-v1", "file": "voice_render.safetensors",
+                                    "kind": "voice_renderer",
+                                    "trained_on": "features of Piper en_US-joe-medium on a fixed text",
+                                    "licence": "CC0 (Piper joe voice dataset)"}
+    print(write_card(W, models))
+
+
+if __name__ == "__main__":
+    main()
