@@ -83,8 +83,8 @@ def main() -> None:
         shutil.copy(args.voice_run / "voice_vae.safetensors", W / "voice_vae.safetensors")
         models["voice"] = {"id": f"speech-vae-{args.voice_run.name}", "file": "voice_vae.safetensors",
                            "kind": "voice_vae", "trained_on": CV, "licence": "Common Voice: CC0 1.0"}
-        if (args.voice_run / "metrics.json").is_file():
-            models["voice"]["training_metrics"] = json.loads((args.voice_run / "metrics.json").read_text())
+        if (args.voice_run / "eval.json").is_file():
+            models["voice"]["heldout_metrics"] = json.loads((args.voice_run / "eval.json").read_text())
     if args.voice_eval:
         models["voice"]["quality"] = json.loads(args.voice_eval.read_text())
     if args.renderer:
@@ -98,6 +98,8 @@ def main() -> None:
                                     "kind": "voice_renderer",
                                     "trained_on": "features of Piper en_US-joe-medium on a fixed text",
                                     "licence": "CC0 (Piper joe voice dataset)"}
+    for f in W.iterdir():
+        f.chmod(0o644)
     print(write_card(W, models))
 
 

@@ -68,11 +68,12 @@ def load_attributes(path: str | Path, expected_sha256: str | None = None) -> Fac
 
 
 def train_attributes(data_dir: str | Path, out_file: str | Path, epochs: int = 4, batch: int = 64,
-                     cache_dir: str | Path | None = None, seed: int = 0, progress: bool = True) -> dict:
+                     cache_dir: str | Path | None = None, seed: int = 0, progress: bool = True,
+                     cfg: AttributeConfig | None = None) -> dict:
     """Train on the training split, measure on the hold-out split, save to ``out_file``."""
     from .data import load_split
 
-    cfg = AttributeConfig()
+    cfg = cfg or AttributeConfig()
     imgs, female, age, race, _ = load_split(data_dir, cfg.resolution, "train", cache_dir)
     h_imgs, h_female, h_age, h_race, _ = load_split(data_dir, cfg.resolution, "holdout", cache_dir)
     torch.manual_seed(seed)

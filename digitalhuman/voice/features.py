@@ -240,7 +240,7 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def extract_dataset(data_dir: str | os.PathLike, out_npz: str | os.PathLike = "/work/cache/voice_features.npz",
+def extract_dataset(data_dir: str | os.PathLike, out_npz: str | os.PathLike = Path.home() / ".cache" / "digitalhuman" / "voice_features.npz",
                     workers: int = 1, progress: bool = True) -> dict[str, np.ndarray]:
     """Features of every clip listed in ``data_dir/clips.csv``, cached in ``out_npz``.
 

@@ -27,7 +27,7 @@ from .vae import KIND, VoiceVAE, VoiceVAEConfig, load_voice_vae
 
 __all__ = ["VoiceTrainConfig", "train_voice", "evaluate", "load_voice_vae", "is_holdout_speaker"]
 
-DEFAULT_CACHE = "/work/cache"
+DEFAULT_CACHE = str(Path.home() / ".cache" / "digitalhuman")  # extracted features, never the data
 KEY_FEATURES = ("log_f0_median", "f0_range_st", "breathiness", "spectral_tilt")
 TRAINED_ON = ("Common Voice 6.1 (CC0): 1,745 read-speech clips of 1,406 speakers in 58 languages "
               "(commonvoice61 sample), self-reported gender/age labels; 10% of speakers held out")
