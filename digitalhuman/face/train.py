@@ -183,7 +183,15 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, initial=step, desc="face GAN", unit="step", mininterval=5)
-    while step < cfg.steps:
+    import signal
+
+    stop = {"now": False}
+
+    def _on_term(signum, frame):  # finish the step, checkpoint, export, exit cleanly
+        stop["now"] = True
+
+    old_term = signal.signal(signal.SIGTERM, _on_term) if rank == 0 and _main_thread() else None
+    while step < cfg.steps and not stop["now"]:
         if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
             break
         idx = torch.from_numpy(rng.integers(0, len(data), per_rank))
@@ -255,10 +263,18 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         if bar:
             bar.close()
         log.close()
+    if old_term is not None:
+        signal.signal(signal.SIGTERM, old_term)
     if ddp:
         dist.barrier()
         dist.destroy_process_group()
     return run
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _save(path, G, D, G_ema, opt_g, opt_d, step, secs):
