@@ -29,15 +29,24 @@ UTK_LICENCE = "UTKFace: non-commercial research use only; these weights inherit 
 CV = "Mozilla Common Voice 6.1 random sample (../shared/data/commonvoice61), 1,745 clips, 1,406 speakers"
 
 
+def args_face_data() -> Path:
+    from digitalhuman.face.data import DEFAULT_FACE_DATA
+
+    return DEFAULT_FACE_DATA
+
+
 def ship_face(run: Path) -> dict:
+    from digitalhuman.face.data import load_split
     from digitalhuman.face.gan import FaceGANConfig, Generator
-    from digitalhuman.face.train import export_generator
+    from digitalhuman.face.train import export_generator, recalibrate_bn
 
     cfg = json.loads((run / "config.json").read_text())
     st = load_training_checkpoint(run / "checkpoint.pt")
     mcfg = FaceGANConfig(**cfg["model"])
     g = Generator(mcfg)
     g.load_state_dict(st["G_ema"])
+    _, female, age, race, _ = load_split(args_face_data(), mcfg.resolution, "train", "/work/cache")
+    g = recalibrate_bn(g, female, age, race)
     hours = float(st["train_seconds"]) / 3600
     export_generator(g, mcfg, W / "face_generator.safetensors",
                      {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}"})

@@ -110,6 +110,33 @@ def fixed_sample_conds(n: int = 32) -> torch.Tensor:
     return make_cond(female, age, race)
 
 
+@torch.no_grad()
+def recalibrate_bn(g: Generator, female: np.ndarray, age: np.ndarray, race: np.ndarray, batches: int = 40,
+                   batch: int = 64, seed: int = 0) -> Generator:
+    """Recompute the batch-norm statistics of (a copy of) ``g`` for its own weights.
+
+    The EMA generator's weights are an average, but the running statistics copied from the live
+    generator belong to other weights: sampled as is, the EMA faces came out grey and washed out
+    (step 1400). Conditions follow the label distribution; deterministic given ``seed``.
+    """
+    g = copy.deepcopy(g)
+    for m in g.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+    g.train()
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(batches):
+        idx = rng.integers(0, len(female), batch)
+        g(torch.randn(batch, g.cfg.z_dim, generator=gen), make_cond(torch.from_numpy(female[idx]),
+                                                                   torch.from_numpy(age[idx]), torch.from_numpy(race[idx])))
+    for m in g.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.momentum = 0.1
+    return g.eval()
+
+
 def export_generator(g_ema: Generator, cfg: FaceGANConfig, path: Path, extra: dict[str, str]) -> str:
     return save_weights(path, g_ema.state_dict(), kind="face_generator", config=cfg, half=True, extra=extra)
 
@@ -248,7 +275,8 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
             log.flush()
         if rank == 0 and (step % cfg.sample_every == 0 or step == cfg.steps):
             with torch.no_grad():
-                save_grid(G_ema(fixed_z, fixed_c), run / "samples" / f"{step:07d}.png")
+                g_cal = recalibrate_bn(G_ema, female, age, race, batches=10)
+                save_grid(g_cal(fixed_z, fixed_c), run / "samples" / f"{step:07d}.png")
         if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
             cpu_seconds += time.time() - t_seg
             t_seg = time.time()
@@ -256,9 +284,10 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
     if rank == 0:
         cpu_seconds += time.time() - t_seg
         _save(ckpt_path, G, D, G_ema, opt_g, opt_d, step, cpu_seconds)
+        g_cal = recalibrate_bn(G_ema, female, age, race)
         with torch.no_grad():
-            save_grid(G_ema(fixed_z, fixed_c), run / "samples" / f"{step:07d}.png")
-        export_generator(G_ema, cfg.model, run / "face_generator.safetensors",
+            save_grid(g_cal(fixed_z, fixed_c), run / "samples" / f"{step:07d}.png")
+        export_generator(g_cal, cfg.model, run / "face_generator.safetensors",
                          {"steps": str(step), "train_seconds": f"{cpu_seconds:.0f}"})
         if bar:
             bar.close()
