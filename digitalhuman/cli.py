@@ -401,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, PersonaError, ModelNotAvailable, CheckpointError, ValueError) as e:
         print(f"digitalhuman: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `digitalhuman info | head`
+        return 0
     except OSError as e:
         print(f"digitalhuman: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1
