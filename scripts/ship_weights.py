@@ -52,8 +52,8 @@ def ship_face(run: Path) -> dict:
                      {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}"})
     return {"id": f"face-gan-r{mcfg.resolution}-s{int(st['step'])}", "file": "face_generator.safetensors",
             "kind": "face_generator", "trained_on": UTK, "licence": UTK_LICENCE,
-            "architecture": f"conditional GAN {mcfg.resolution}x{mcfg.resolution}, EMA generator, projection D, "
-                            "hinge loss, spectral norm, DiffAugment (color, translation)",
+            "architecture": f"conditional GAN {mcfg.resolution}x{mcfg.resolution} (G 4.4M params, BN), EMA generator with recalibrated BN, projection D, "
+                            "non-saturating loss + lazy R1 (gamma 0.1), DiffAugment (color, translation), x-flip",
             "steps": int(st["step"]), "batch": cfg["batch"], "wall_hours_2_cpu_cores": round(hours, 2)}
 
 
