@@ -102,8 +102,12 @@ class PersonaVoice:
         names = list(self.vae.cfg.feature_names)
         assert names[: len(FEATURE_NAMES)] == list(FEATURE_NAMES)
         env_t = feats[ENV_SLICE] - feats[ENV_SLICE].mean()
-        anchor = 1.0 + (BETA_FEMALE - 1.0) * float(np.clip(female, 0, 1))
-        grid = BETA_GRID[np.abs(np.log(BETA_GRID / anchor)) <= BETA_SPAN]
+        # anchored on the presented gender: a presentation-weighted anchor let women land at ~1.05,
+        # which the speaker judge heard as the base (male) voice pitched up (judged gender 0.83)
+        anchor = BETA_FEMALE if female >= 0.5 else 1.0
+        lo_span = BETA_SPAN / 2 if female >= 0.5 else BETA_SPAN
+        ratio = np.log(BETA_GRID / anchor)
+        grid = BETA_GRID[(ratio >= -lo_span - 1e-9) & (ratio <= BETA_SPAN + 1e-9)]
         errs = [np.sum((env_t - warp_env(self.ref["env"], b)) ** 2) for b in grid]
         beta = float(grid[int(np.argmin(errs))])
         lo, hi = F0_BOUNDS["female" if female >= 0.5 else "male"]
