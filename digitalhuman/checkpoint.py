@@ -82,7 +82,9 @@ def save_weights(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(out, str(tmp), metadata=meta)
+    # one metadata key: safetensors writes its metadata map in hash order, so several keys made
+    # byte-different files from identical content
+    save_file(out, str(tmp), metadata={"digitalhuman": json.dumps(meta, sort_keys=True)})
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return sha256_file(path)
@@ -109,6 +111,8 @@ def load_weights(
 
         with safe_open(str(path), framework="pt") as f:
             meta = dict(f.metadata() or {})
+        if "digitalhuman" in meta:
+            meta = json.loads(meta["digitalhuman"])
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path.name}: not a readable safetensors weight file ({e})") from None

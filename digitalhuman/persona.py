@@ -111,7 +111,7 @@ def parse_persona_json(text: str | bytes) -> PersonaDoc:
     """Validate a ``persona.json`` document; raise PersonaError with a one-line reason."""
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # ValueError: also ints over 4300 digits
         raise PersonaError(f"persona.json is not valid JSON ({str(e)[:120]})") from None
     if not isinstance(data, dict):
         raise PersonaError("persona.json must hold a JSON object")

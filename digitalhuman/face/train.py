@@ -127,10 +127,15 @@ def recalibrate_bn(g: Generator, female: np.ndarray, age: np.ndarray, race: np.n
     g.train()
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    for _ in range(batches):
-        idx = rng.integers(0, len(female), batch)
-        g(torch.randn(batch, g.cfg.z_dim, generator=gen), make_cond(torch.from_numpy(female[idx]),
-                                                                   torch.from_numpy(age[idx]), torch.from_numpy(race[idx])))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # multi-threaded reductions vary in the last bits: keep exports reproducible
+    try:
+        for _ in range(batches):
+            idx = rng.integers(0, len(female), batch)
+            g(torch.randn(batch, g.cfg.z_dim, generator=gen),
+              make_cond(torch.from_numpy(female[idx]), torch.from_numpy(age[idx]), torch.from_numpy(race[idx])))
+    finally:
+        torch.set_num_threads(threads)
     for m in g.modules():
         if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
             m.momentum = 0.1
