@@ -1,0 +1,218 @@
+"""Fast tests of the fusion evaluation's pure parts (family and blend counting, agreement, stranger
+choice, sampling, the age judge's fit, the check table) on synthetic numbers: no judges, no models."""
+
+import numpy as np
+import pytest
+
+from digitalhuman.eval_lines import EVAL_LINES
+from digitalhuman.evaluate_fusion import (
+    CHECKS,
+    FULL,
+    LINES,
+    QUICK,
+    agreement,
+    balanced_pick,
+    check_rows,
+    constrained_specs,
+    family_figures,
+    family_section,
+    fit_age_judge,
+    format_table,
+    main,
+    match_rate,
+    mean_embedding,
+    monotone_rate,
+    pick_strangers,
+    spearman,
+)
+
+nan = float("nan")
+
+
+# ------------------------------------------------------------------------------ families
+def test_family_counts_only_families_closer_in_both_modalities():
+    d_sib = [0.3, 0.3, 0.7, 0.3, 0.5]
+    d_str = [0.6, 0.6, 0.6, 0.6, 0.5]  # family 2: sibling farther in face; family 4: a tie is not closer
+    c_sib = [0.9, 0.7, 0.9, 0.8, 0.9]
+    c_str = [0.8, 0.8, 0.8, 0.8, 0.7]  # family 1: sibling less similar in voice; family 3: a tie
+    f = family_figures(d_sib, d_str, c_sib, c_str)
+    assert f["both_flags"] == [True, False, False, False, False]
+    assert f["both"] == pytest.approx(0.2)
+    assert f["face"] == pytest.approx(3 / 5) and f["voice"] == pytest.approx(3 / 5)
+    assert f["n"] == 5 and f["n_invalid"] == 0
+    assert f["d_face_sib_median"] == pytest.approx(0.3) and f["cos_voice_stranger_median"] == pytest.approx(0.8)
+
+
+def test_family_with_a_missing_judgement_counts_as_not_closer():
+    f = family_figures([0.1, 0.1, nan], [0.9, 0.9, 0.9], [0.9, nan, 0.9], [0.1, 0.1, 0.1])
+    assert f["both_flags"] == [True, False, False]
+    assert f["both"] == pytest.approx(1 / 3) and f["n_invalid"] == 2
+
+
+def test_family_rate_on_many_synthetic_families():
+    rng = np.random.Generator(np.random.PCG64(0))
+    n = 100
+    d_str = rng.uniform(0.5, 0.7, n)
+    c_str = rng.uniform(0.6, 0.7, n)
+    d_sib, c_sib = d_str - 0.1, c_str + 0.1
+    d_sib[:3] += 0.2  # three families whose sibling face is farther
+    c_sib[97:] -= 0.2  # three whose sibling voice is less similar
+    assert family_figures(d_sib, d_str, c_sib, c_str)["both"] == pytest.approx(0.94)
+
+
+def test_family_section_on_synthetic_rows():
+    rng = np.random.Generator(np.random.PCG64(1))
+    pool = [{"seed": 100 + i, "gender": g, "age": 30.0, "race": "white", "face_emb": rng.standard_normal(128),
+             "voice_emb": rng.standard_normal(256)} for i, g in enumerate(["female", "male", "female", "male"])]
+    sibs = []
+    for f, g in enumerate(["female", "female"]):  # family 0: a sister; family 1: a man's sister
+        sibs.append({"gender": g, "age": 33.0, "face_emb": pool[f]["face_emb"] + 0.01,
+                     "voice_emb": pool[f]["voice_emb"] + 0.01})
+    sec = family_section(pool, sibs, np.random.Generator(np.random.PCG64(0)))
+    assert sec["figures"] == {"siblings_closer": 1.0, "siblings_closer_n": 2}
+    sm = sec["summary"]
+    assert sm["same_gender_sibling"]["n"] == 1 and sm["cross_gender_sibling"]["n"] == 1
+    assert sm["group_matched_strangers"] == 2 and sm["sibling_same_gender"] == 1
+    assert sec["details"][0]["stranger_seed"] == 102  # the only other woman
+    assert sec["details"][1]["stranger_seed"] in (100, 102)  # a woman, not the man himself
+    assert "same-gender siblings (1)" in sec["note"]
+
+
+# ------------------------------------------------------------------------------ blends
+def test_blend_rows_must_rise_strictly_at_every_step():
+    d = np.array([[0.0, 0.1, 0.2, 0.3, 0.4],
+                  [0.0, 0.2, 0.2, 0.3, 0.4],    # a plateau is not a rise
+                  [0.0, 0.3, 0.25, 0.35, 0.5],  # one dip
+                  [0.0, 0.1, 0.2, nan, 0.4],    # a failed judgement
+                  [0.0, 0.05, 0.5, 0.51, 0.9]])
+    m = monotone_rate(d)
+    assert m["flags"] == [True, False, False, False, True]
+    assert m["rate"] == pytest.approx(0.4) and m["n"] == 5
+    with pytest.raises(AssertionError):
+        monotone_rate(np.zeros(5))
+
+
+# ------------------------------------------------------------------------------ agreement
+def test_agreement_skips_failed_judgements():
+    a = agreement([0.9, 0.2, 0.6, nan, 0.1], [0.8, 0.7, 0.5, 0.9, 0.3])
+    assert a["n"] == 4 and a["n_failed"] == 1
+    assert a["rate"] == pytest.approx(3 / 4)  # 0.6 vs 0.5: both female at the 0.5 threshold
+
+
+def test_match_rate_reports_balanced_and_per_gender():
+    p = [0.9, 0.8, 0.1, 0.2, 0.3, 0.4, 0.6, nan]
+    want = [True, True, False, False, False, False, False, True]
+    m = match_rate(p, want)
+    assert m["n"] == 7 and m["n_female"] == 2 and m["n_failed"] == 1
+    assert m["rate"] == pytest.approx(6 / 7)
+    assert m["female"] == 1.0 and m["male"] == pytest.approx(4 / 5)
+    assert m["balanced"] == pytest.approx(0.9)
+
+
+def test_spearman_ignores_nan_and_needs_variation():
+    assert spearman([1, 2, 3, nan, 5], [10, 20, 30, 0, 50])["rho"] == pytest.approx(1.0)
+    assert spearman([1, 2, 3], [3, 2, 1])["rho"] == pytest.approx(-1.0)
+    assert np.isnan(spearman([1, 1, 1], [1, 2, 3])["rho"])
+    assert np.isnan(spearman([1, 2], [1, 2])["rho"])
+
+
+def test_mean_embedding_is_a_unit_mean_of_unit_rows():
+    e = np.array([[3.0, 0.0], [0.0, 0.5], [nan, nan]])
+    m = mean_embedding(e)
+    assert m == pytest.approx(np.array([1.0, 1.0]) / np.sqrt(2))
+    assert np.isnan(mean_embedding(np.full((2, 4), nan))).all()
+
+
+# ------------------------------------------------------------------------------ strangers
+def test_strangers_share_the_siblings_gender_and_the_familys_group_when_possible():
+    pool_female = np.array([1, 1, 0, 0, 1, 0, 1], bool)
+    pool_race = ["white", "asian", "white", "black", "white", "white", "other"]
+    sib_female = np.array([0, 1, 1], bool)  # family 0 (a woman) has a brother
+    fam_race = pool_race[:3]  # white, asian, white
+    for s in range(20):
+        rng = np.random.Generator(np.random.PCG64(s))
+        idx, matched = pick_strangers(sib_female, fam_race, pool_female, pool_race, rng)
+        assert idx[0] in (2, 5) and matched[0]  # male, white, not the persona itself
+        assert idx[1] in (0, 4, 6) and not matched[1]  # no other asian woman: any other woman
+        assert idx[2] in (0, 4) and matched[2]
+    idx, matched = pick_strangers(np.array([1], bool), ["white"], np.array([1], bool), ["white"],
+                                  np.random.Generator(np.random.PCG64(0)))
+    assert idx[0] == -1 and not matched[0]  # nobody else in the pool
+
+
+# ------------------------------------------------------------------------------ sampling
+def test_constrained_specs_split_genders_and_spread_ages():
+    s = constrained_specs(40)
+    assert [g for g, _ in s].count("female") == 20 and [g for g, _ in s].count("male") == 20
+    ages = [a for g, a in s if g == "male"]
+    assert ages[0] == 25.0 and ages[-1] == 70.0 and ages == sorted(ages)
+    assert [g for g, _ in constrained_specs(3)] == ["female", "female", "male"]
+    assert constrained_specs(1) == [("female", 47.5)] and constrained_specs(0) == []
+
+
+def test_balanced_pick_halves_and_fills_from_the_other_side():
+    female = np.array([1] * 5 + [0] * 50, bool)
+    rng = lambda: np.random.Generator(np.random.PCG64(0))  # noqa: E731
+    p = balanced_pick(female, 20, rng())
+    assert len(p) == 20 and female[p].sum() == 5 and len(set(p.tolist())) == 20
+    p = balanced_pick(female, 8, rng())
+    assert female[p].sum() == 4 and (~female[p]).sum() == 4
+    assert len(balanced_pick(female, 100, rng())) == 55
+    assert (balanced_pick(female, 8, rng()) == p).all()
+
+
+# ------------------------------------------------------------------------------ age judge
+def test_age_judge_recovers_a_linear_age_signal_and_tolerates_missing_f0():
+    rng = np.random.Generator(np.random.PCG64(3))
+    n, d = 400, 16
+    age = rng.uniform(16, 85, n)
+    direction = rng.standard_normal(d)
+    direction /= np.linalg.norm(direction)
+    emb = rng.standard_normal((n, d)) * 0.3 + 4.0 * np.outer((age - 50) / 35, direction) + 3.0
+    log_f0 = np.log(120 + 0.5 * age) + rng.normal(0, 0.05, n)
+    log_f0[:10] = nan
+    speakers = np.arange(n) // 2  # two clips each: folds never split a speaker
+    j = fit_age_judge(emb[:300], log_f0[:300], age[:300], speakers[:300], alphas=(0.1, 10.0, 1e5))
+    pred = j.years(emb[300:], log_f0[300:])
+    assert spearman(pred, age[300:])["rho"] > 0.9
+    assert np.isfinite(j.years(emb[:1], np.array([nan]))).all()
+    assert j.alpha in (0.1, 10.0)  # a huge penalty loses the signal under cross-validation
+    with pytest.raises(ValueError):
+        fit_age_judge(emb[:5], log_f0[:5], age[:5], speakers[:5])
+
+
+# ------------------------------------------------------------------------------ checks and CLI
+def test_check_rows_and_table():
+    figures = {"gender_agreement": 0.82, "gender_agreement_n": 120, "age_spearman": nan,
+               "constrained_face_gender": 0.95, "siblings_closer": 0.95, "blend_monotone": 0.5}
+    rows = {r["check"]: r for r in check_rows(figures)}
+    assert len(rows) == len(CHECKS)
+    assert rows["gender_agreement"]["pass"] is True and rows["gender_agreement"]["meets_goal"] is False
+    assert rows["gender_agreement"]["n"] == 120
+    assert rows["age_spearman"]["pass"] is None  # not measured is not a pass
+    assert rows["siblings_closer"]["pass"] is True  # the bar itself passes
+    assert rows["blend_monotone"]["pass"] is False and rows["face_to_voice_gender"]["value"] is None
+    table = format_table({"checks": list(rows.values()), "notes": {"families": "face alone 0.9"}})
+    assert "face gender = voice gender" in table and "0.820" in table and "families: face alone 0.9" in table
+
+
+def test_lines_are_two_held_out_lines_and_quick_is_smaller():
+    assert len(LINES) == 2 and all(t in EVAL_LINES for t in LINES)
+    assert all(QUICK[k] <= FULL[k] or FULL[k] == 0 for k in FULL)
+    assert FULL["n"] == 120 and FULL["families"] == 100 and FULL["pairs"] == 50
+
+
+def test_main_without_judges_says_how_to_install(monkeypatch, capsys):
+    from digitalhuman import evaluate_fusion
+
+    monkeypatch.setattr(evaluate_fusion, "judges_missing", lambda: ["dlib"])
+    assert main(["--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "install-judges.sh" in err and "dlib" in err
+
+
+def test_help_needs_no_judges(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    assert "--quick" in capsys.readouterr().out
