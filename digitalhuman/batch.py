@@ -37,6 +37,8 @@ def parse_seeds(spec: str) -> list[int]:
         lo_s, sep, hi_s = part.partition("-")
         if not lo_s.isdigit() or (sep and not hi_s.isdigit()) or (not lo_s.isascii()) or (sep and not hi_s.isascii()):
             raise PersonaError(f"bad seed range {part!r}: use N or A-B with non-negative integers")
+        if len(lo_s) > 20 or len(hi_s) > 20:  # also keeps int() clear of its 4300-digit limit
+            raise PersonaError(f"bad seed range {part[:40]!r}: seeds are at most 2**64-1")
         lo, hi = int(lo_s), int(hi_s) if sep else int(lo_s)
         if hi < lo:
             raise PersonaError(f"bad seed range {part!r}: the end is smaller than the start")
@@ -52,6 +54,8 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
     if spec is None:
         return None
     k, sep, n = spec.partition("/")
+    if len(k) > 6 or len(n) > 6:
+        raise PersonaError(f"bad --shard {spec[:40]!r}: use K/N with 0 <= K < N <= 10000")
     if not (sep and k.isdigit() and n.isdigit() and k.isascii() and n.isascii()) or not (0 <= int(k) < int(n) <= 10_000):
         raise PersonaError(f"bad --shard {spec!r}: use K/N with 0 <= K < N, e.g. 0/4")
     return int(k), int(n)
@@ -69,6 +73,8 @@ def prepare_out(out: Path, request: dict[str, Any]) -> None:
     marker = out / MARKER
     if out.exists() and not out.is_dir():
         raise PersonaError(f"--out {out} exists and is not a folder")
+    if out.is_dir():
+        clean_partial(out)
     if out.is_dir() and any(out.iterdir()):
         if not marker.is_file():
             raise PersonaError(f"--out {out} is not empty and is not a previous batch; choose another folder")
@@ -87,8 +93,11 @@ def prepare_out(out: Path, request: dict[str, Any]) -> None:
 def clean_partial(out: Path) -> None:
     """Remove temporary folders left by an interrupted run (never a completed persona)."""
     for p in out.iterdir():
-        if p.name.startswith(".") and p.name.endswith((".tmp", ".old")) and p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
+        if p.name.startswith(".") and p.name.endswith((".tmp", ".old", ".tmp.npz")):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 def manifest_line(out: Path, seed: int) -> dict[str, Any]:

@@ -113,6 +113,8 @@ def load_weights(
             meta = dict(f.metadata() or {})
         if "digitalhuman" in meta:
             meta = json.loads(meta["digitalhuman"])
+            if not isinstance(meta, dict):
+                raise ValueError("metadata is not an object")
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path.name}: not a readable safetensors weight file ({e})") from None
@@ -127,7 +129,12 @@ def load_weights(
             f"{path.name}: weight format version {meta.get('format_version')!r} is not supported by this "
             f"digitalhuman (supports {SUPPORTED_FORMAT_VERSIONS}); upgrade the package or re-export the weights"
         )
-    config = json.loads(meta["config"])
+    try:
+        config = json.loads(meta["config"])
+        if not isinstance(config, dict):
+            raise ValueError("config is not an object")
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path.name}: its config is missing or unreadable ({e}); re-export the weights") from None
     tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
     return tensors, config, meta
 

@@ -307,10 +307,11 @@ def cmd_say(args) -> int:
     if out.suffix.lower() != ".wav":
         raise CLIError(f"--out must be a .wav file, got {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    # atomic writes replace a planted symlink instead of writing through it
     atomic_write_bytes(out, line.wav_bytes())
-    out.with_suffix(".visemes.json").write_text(json.dumps(
+    atomic_write_bytes(out.with_suffix(".visemes.json"), json.dumps(
         {"text": line.text, "sample_rate": line.sample_rate, "duration_s": round(line.duration_s, 4),
-         "visemes": line.visemes}, indent=1))
+         "visemes": line.visemes}, indent=1).encode())
     print(f"{out}: {line.duration_s:.2f} s")
     return 0
 

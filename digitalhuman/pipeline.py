@@ -48,17 +48,23 @@ def read_card(path: str | Path | None = None) -> dict[str, ModelEntry]:
     card = folder / CARD_FILE
     if not card.is_file():
         return {}
+    from .persona import safe_file_name
+
     try:
-        data = json.loads(card.read_text())
+        data = json.loads(card.read_bytes())
         models = data["models"]
+        if not isinstance(models, dict):
+            raise TypeError("'models' is not an object")
         out = {}
         for name, m in models.items():
-            f = folder / m["file"]
+            if not (isinstance(m, dict) and isinstance(m.get("id"), str) and isinstance(m.get("sha256"), str)):
+                raise TypeError(f"model {name!r} needs string 'id', 'file' and 'sha256'")
+            f = folder / safe_file_name(m["file"])
             if f.is_file():
                 out[name] = ModelEntry(name, m["id"], f, m["sha256"], m)
         return out
-    except (KeyError, TypeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{card}: unreadable model card ({e})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
+        raise CheckpointError(f"{card}: unreadable model card ({str(e)[:200]})") from None
 
 
 def write_card(folder: str | Path, models: dict[str, dict[str, Any]]) -> Path:

@@ -18,9 +18,15 @@ class FaceModel:
 
     @classmethod
     def load(cls, path: str | Path, expected_sha256: str | None = None) -> "FaceModel":
+        from ..checkpoint import CheckpointError
+
         tensors, config, _ = load_weights(path, kind="face_generator", expected_sha256=expected_sha256)
-        g = Generator(FaceGANConfig(**config))
-        g.load_state_dict(tensors)
+        try:
+            g = Generator(FaceGANConfig(**config))
+            g.load_state_dict(tensors)
+        except (TypeError, ValueError, RuntimeError) as e:
+            reason = " ".join(str(e).split())[:200]  # one line
+            raise CheckpointError(f"{Path(path).name}: does not fit this face generator ({reason})") from None
         return cls(g)
 
     @torch.inference_mode()

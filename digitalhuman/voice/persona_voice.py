@@ -146,6 +146,7 @@ class PersonaVoice:
         return y, sr, phonemes_to_visemes(sp.phonemes, len(y) / sr)
 
     def render(self, x: np.ndarray, sr: int, params: dict[str, float]) -> np.ndarray:
+        check_params(params)
         target = float(params["f0_hz"])
         gamma = float(np.clip(params["f0_range_st"] / max(self.ref["range"], 0.3), 0.5, 2.0))
         beta = float(params["formant"])
@@ -162,6 +163,25 @@ class PersonaVoice:
         if np.any(eq != 0):
             y = dsp.apply_fir(y, _eq_filter(tuple(np.round(eq, 3)), sr))
         return _normalise(y)
+
+
+PARAM_BOUNDS = {"f0_hz": (50.0, 500.0), "f0_range_st": (0.0, 12.0), "formant": (0.7, 1.5), "rate": (0.5, 2.0)}
+
+
+def check_params(params: dict[str, float]) -> None:
+    """Voice parameters come from persona.json, i.e. from outside: refuse what the renderer can't use."""
+    from ..persona import PersonaError
+
+    for key, (lo, hi) in PARAM_BOUNDS.items():
+        v = params.get(key, 1.0 if key == "rate" else None)
+        if v is None:
+            raise PersonaError(f"voice parameter {key!r} is missing from the persona")
+        if not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
+            raise PersonaError(f"voice parameter {key}={v!r} is outside {lo}..{hi}")
+    for i in range(N_ENV):
+        v = params.get(f"eq_{i:02d}", 0.0)
+        if not isinstance(v, (int, float)) or not -24.0 <= float(v) <= 24.0:
+            raise PersonaError(f"voice parameter eq_{i:02d}={v!r} is outside -24..24 dB")
 
 
 def _normalise(y: np.ndarray) -> np.ndarray:

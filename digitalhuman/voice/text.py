@@ -219,10 +219,13 @@ def phonemize(
     id_map = default_phoneme_id_map() if id_map is None else id_map
     cleaned = clean_text(text)
     chunks: list[PhonemeChunk] = []
-    for sentence in gruut.sentences(cleaned, lang=LANG, espeak=True):
-        words = _sentence_words(sentence, id_map)
-        for symbols in _pack(words, max_chunk):
-            chunks.append(PhonemeChunk(text=sentence.text, symbols=tuple(symbols)))
+    try:
+        for sentence in gruut.sentences(cleaned, lang=LANG, espeak=True):
+            words = _sentence_words(sentence, id_map)
+            for symbols in _pack(words, max_chunk):
+                chunks.append(PhonemeChunk(text=sentence.text, symbols=tuple(symbols)))
+    except (ArithmeticError, OverflowError, RecursionError) as e:  # e.g. "1e400" in num2words
+        raise TextError(f"could not read the numbers in {text[:80]!r} ({type(e).__name__}); write them out") from None
     if not chunks:
         raise TextError(f"no speakable words in {text[:80]!r}")
     return chunks
