@@ -55,7 +55,7 @@ def safe_file_name(name: str) -> str:
 
 # ------------------------------------------------------------------------------------------- schema
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelRef(_Strict):
@@ -125,7 +125,7 @@ def parse_persona_json(text: str | bytes) -> PersonaDoc:
         return PersonaDoc.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
+        where = ".".join(str(p) for p in err["loc"]).encode("unicode_escape").decode("ascii")[:200]
         raise PersonaError(f"persona.json is invalid at {where or 'top level'}: {err['msg']}") from None
 
 

@@ -135,6 +135,8 @@ def clean_text(text: str) -> str:
     cleaned = _WHITESPACE.sub(" ", cleaned).strip()
     if not cleaned:
         raise TextError("text is empty (or holds only symbols that cannot be spoken)")
+    if len(cleaned) > MAX_TEXT_CHARS:  # normalisation can expand text (e.g. U+FDFA is 18 letters)
+        raise TextError(f"text is {len(cleaned)} characters once normalised; the limit is {MAX_TEXT_CHARS}")
     return cleaned
 
 
@@ -237,6 +239,8 @@ def phonemes_to_ids(symbols: Sequence[str], id_map: Mapping[str, int] | None = N
     pad = id_map[PAD]
     ids = [id_map[BOS], pad]
     for s in symbols:
+        if s not in id_map:
+            raise TextError(f"symbol {s!r} is not in the voice's phoneme table")
         ids.append(id_map[s])
         ids.append(pad)
     ids.append(id_map[EOS])
