@@ -49,7 +49,7 @@ def persona_latent(seed: int) -> np.ndarray:
 
 def safe_file_name(name: str) -> str:
     if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
-        raise ValueError(f"unsafe file name {name!r}: must be a plain file name inside the persona folder")
+        raise ValueError(f"unsafe file name {str(name)[:60]!r}: must be a plain file name inside the persona folder")
     return name
 
 
@@ -126,7 +126,8 @@ def parse_persona_json(text: str | bytes) -> PersonaDoc:
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(p) for p in err["loc"]).encode("unicode_escape").decode("ascii")[:200]
-        raise PersonaError(f"persona.json is invalid at {where or 'top level'}: {err['msg']}") from None
+        msg = str(err["msg"]).encode("unicode_escape").decode("ascii")[:300]
+        raise PersonaError(f"persona.json is invalid at {where or 'top level'}: {msg}") from None
 
 
 # ------------------------------------------------------------------------------------------ persona
