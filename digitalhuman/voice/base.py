@@ -150,6 +150,7 @@ class BaseVoice:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
+        opts.enable_cpu_mem_arena = False  # an arena keeps the largest chunk's buffers for good
         self.session = ort.InferenceSession(seeded.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         self.config = config
         self.sample_rate = int(config["audio"]["sample_rate"])

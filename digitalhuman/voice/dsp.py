@@ -15,19 +15,37 @@ FRAME = 1024
 HOP = 128
 
 
-def frame_signal(x: np.ndarray, frame: int, hop: int) -> np.ndarray:
-    """``x`` (N,) -> frames (T, frame), centred (frame t covers x[t*hop - frame/2 : ...])."""
-    pad = np.pad(x, (frame // 2, frame // 2))
-    n = 1 + max(0, (len(pad) - frame) // hop)
-    idx = np.arange(frame)[None, :] + hop * np.arange(n)[:, None]
-    return pad[idx]
+BLOCK_FRAMES = 1024  # frames analysed at once: bounds memory (~100 MB) whatever the length of x
+
+
+def frame_block(padded: np.ndarray, frame: int, hop: int, start: int, stop: int) -> np.ndarray:
+    """Frames ``start:stop`` (frame t covers x[t*hop - frame/2 : ...]) from ``padded`` = x padded by
+    frame/2 zeros each side."""
+    idx = np.arange(frame)[None, :] + hop * np.arange(start, stop)[:, None]
+    return padded[idx]
+
+
+def _blocks(x: np.ndarray, frame: int, hop: int):
+    """All centred frames of ``x`` (T, frame), in blocks of at most ``BLOCK_FRAMES`` frames."""
+    padded = np.pad(x.astype(np.float64), (frame // 2, frame // 2))
+    T = 1 + max(0, (len(padded) - frame) // hop)
+    for s in range(0, T, BLOCK_FRAMES):
+        yield frame_block(padded, frame, hop, s, min(s + BLOCK_FRAMES, T))
 
 
 def yin(x: np.ndarray, sr: int, fmin: float = 60.0, fmax: float = 420.0, frame: int = FRAME, hop: int = HOP,
         threshold: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
     """YIN (de Cheveigné & Kawahara 2002). Returns ``f0`` (T,) Hz and ``aperiodicity`` (T,) in [0, 1]
-    (the cumulative-mean-normalised difference at the chosen lag: low = clearly periodic)."""
-    fr = frame_signal(x.astype(np.float64), frame, hop)
+    (the cumulative-mean-normalised difference at the chosen lag: low = clearly periodic).
+
+    Frames are independent, so they are analysed ``BLOCK_FRAMES`` at a time: memory stays flat for
+    minutes of speech and the result is the same as analysing all frames at once."""
+    parts = [_yin_frames(fr, sr, fmin, fmax, frame, threshold) for fr in _blocks(x, frame, hop)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _yin_frames(fr: np.ndarray, sr: int, fmin: float, fmax: float, frame: int,
+                threshold: float) -> tuple[np.ndarray, np.ndarray]:
     w = frame // 2
     tau_max = min(int(sr / fmin), w - 1)
     tau_min = max(2, int(sr / fmax))
@@ -70,8 +88,8 @@ def yin(x: np.ndarray, sr: int, fmin: float = 60.0, fmax: float = 420.0, frame: 
 def voicing(x: np.ndarray, f0: np.ndarray, ap: np.ndarray, hop: int = HOP, frame: int = FRAME,
             ap_max: float = 0.3, rel_db: float = -35.0) -> np.ndarray:
     """Voiced frames: periodic enough and not far below the utterance's loud level."""
-    fr = frame_signal(x.astype(np.float64), frame, hop)
-    rms_db = 10 * np.log10(np.mean(fr**2, axis=1) + 1e-12)
+    power = np.concatenate([np.mean(fr**2, axis=1) for fr in _blocks(x, frame, hop)])
+    rms_db = 10 * np.log10(power + 1e-12)
     loud = rms_db > np.percentile(rms_db, 95) + rel_db
     v = (ap < ap_max) & loud
     # remove isolated voiced/unvoiced frames
