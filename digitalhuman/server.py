@@ -38,12 +38,14 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, NamedTuple
 from urllib.parse import urlencode
 
+import h11
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import __version__
 from .fusion import RACES
@@ -57,6 +59,8 @@ __all__ = ["create_app", "serve", "DEFAULT_MAX_BODY", "DEFAULT_MAX_LINES"]
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 64 * 1024  # bytes of request body
+HEAD_TIMEOUT_S = 10.0  # a client must send its request line and headers within this time
+BODY_TIMEOUT_S = 30.0  # ... and its body within this time, or get 408
 DEFAULT_MAX_LINES = 8  # lines of dialogue per POST /personas
 DEFAULT_MAX_PENDING = 64  # generations allowed to wait for the inference threads
 LINE_CACHE_BYTES = 64 * 2**20  # audio kept in the cache of recent lines (a 2000-character line is minutes)
@@ -174,11 +178,12 @@ class BodyLimit:
     """ASGI middleware: refuse request bodies over ``max_body`` bytes with 413 before anything parses them.
 
     A ``Content-Length`` over the limit is refused at once; otherwise the body is read (bounded) into
-    memory and replayed to the app, so chunked uploads are counted too.
+    memory and replayed to the app, so chunked uploads are counted too. A body that takes longer than
+    ``body_timeout`` seconds to arrive (a slow client) is answered 408 and the connection closed.
     """
 
-    def __init__(self, app, max_body: int):
-        self.app, self.max_body = app, max_body
+    def __init__(self, app, max_body: int, body_timeout: float = BODY_TIMEOUT_S):
+        self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -192,8 +197,13 @@ class BodyLimit:
             if declared > self.max_body:
                 return await self._too_large(scope, receive, send)
         chunks, size, more = [], 0, True
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except TimeoutError:
+                return await _error(408, "request timeout", f"the body must arrive within {self.body_timeout:g} s",
+                                    headers={"Connection": "close"})(scope, receive, send)
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
@@ -337,7 +347,7 @@ class PersonaService:
 def create_app(pipeline_or_weights_dir: PersonaPipeline | str | os.PathLike | None = None, *,
                max_body: int = DEFAULT_MAX_BODY, max_lines: int = DEFAULT_MAX_LINES,
                inference_threads: int = 1, max_pending: int = DEFAULT_MAX_PENDING, cache_size: int = 128,
-               warm_up: bool = True) -> FastAPI:
+               warm_up: bool = True, body_timeout: float = BODY_TIMEOUT_S) -> FastAPI:
     """Build the FastAPI app. Models load here (``PersonaPipeline.from_pretrained``) unless a
     pipeline is given; every request shares them.
 
@@ -345,12 +355,15 @@ def create_app(pipeline_or_weights_dir: PersonaPipeline | str | os.PathLike | No
     but on a 2-core CPU one at a time is as fast). ``max_pending``: requests that may wait for a
     thread before the service answers 503. ``cache_size``: recent personas and lines kept (LRU).
     ``warm_up``: run one small generation at startup so the first request is not slow.
+    ``body_timeout``: seconds a client may take to send a request body before it gets 408.
     """
     for name, v, lo in (("max_body", max_body, 1), ("max_lines", max_lines, 0),
                         ("inference_threads", inference_threads, 1), ("max_pending", max_pending, 1),
                         ("cache_size", cache_size, 0)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if isinstance(body_timeout, bool) or not isinstance(body_timeout, (int, float)) or not 0 < body_timeout <= 3600:
+        raise ValueError(f"body_timeout must be within (0, 3600] seconds, got {body_timeout!r}")
     if isinstance(pipeline_or_weights_dir, PersonaPipeline):
         pipe = pipeline_or_weights_dir
     else:
@@ -371,7 +384,7 @@ def create_app(pipeline_or_weights_dir: PersonaPipeline | str | os.PathLike | No
                   description="Seeded NPC personas: a face and a matching voice. Same seed and constraints, "
                               "same bytes. Errors are JSON {error, detail}.")
     app.state.service = svc
-    app.add_middleware(BodyLimit, max_body=max_body)
+    app.add_middleware(BodyLimit, max_body=max_body, body_timeout=float(body_timeout))
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -467,9 +480,56 @@ def _app_from_env() -> FastAPI:
     return create_app(weights, **cfg)
 
 
+class HeadTimeoutH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's head (request line and headers).
+
+    uvicorn closes idle keep-alive connections, but a client that connects and then sends nothing,
+    or trickles its headers a byte at a time, holds its connection for ever; enough of them exhaust
+    the process's file descriptors. This protocol closes such a connection ``timeout`` seconds
+    after it opened (or after its previous response) unless a whole request head has arrived.
+    """
+
+    timeout = HEAD_TIMEOUT_S
+    _head_timer = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._head_timer = self.loop.call_later(self.timeout, self._head_timeout)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            log.info("closing a connection whose request head did not arrive within %g s", self.timeout)
+            self.transport.close()
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.conn.their_state is not h11.IDLE:
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080, weights: str | os.PathLike | None = None, workers: int = 1, *,
           max_body: int = DEFAULT_MAX_BODY, max_lines: int = DEFAULT_MAX_LINES, inference_threads: int = 1,
-          max_pending: int = DEFAULT_MAX_PENDING, log_level: str = "info") -> None:
+          max_pending: int = DEFAULT_MAX_PENDING, body_timeout: float = BODY_TIMEOUT_S,
+          log_level: str = "info") -> None:
     """Run the service with uvicorn (blocks). Loopback by default; each worker process loads the models once."""
     import uvicorn
 
@@ -480,11 +540,12 @@ def serve(host: str = "127.0.0.1", port: int = 8080, weights: str | os.PathLike 
     if not is_loopback(host):
         print(f"digitalhuman: warning: serving on {host}, not loopback: anyone who can reach port {port} can use "
               "this service (there is no authentication); put it behind a proxy you control", file=sys.stderr)
-    kw = dict(max_body=max_body, max_lines=max_lines, inference_threads=inference_threads, max_pending=max_pending)
+    kw = dict(max_body=max_body, max_lines=max_lines, inference_threads=inference_threads, max_pending=max_pending,
+              body_timeout=body_timeout)
     if workers == 1:
         app = create_app(weights, **kw)  # load (and verify) the models before binding the port
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, http=HeadTimeoutH11Protocol)
     else:
         os.environ[CONFIG_ENV] = json.dumps({"weights": str(Path(weights).resolve()) if weights else None, **kw})
         uvicorn.run("digitalhuman.server:_app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level)
+                    log_level=log_level, http=HeadTimeoutH11Protocol)
