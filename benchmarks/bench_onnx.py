@@ -34,32 +34,13 @@ from digitalhuman.face.gan import RACES, FaceGANConfig, Generator, make_cond
 
 
 def load_generator(weights: str | None) -> tuple[Generator, str]:
-    from digitalhuman.checkpoint import CheckpointError, load_training_checkpoint, load_weights
-    from digitalhuman.pipeline import read_card
-
     if weights is None:
         torch.manual_seed(0)
         return Generator(FaceGANConfig()).eval(), "random init, default FaceGANConfig"
-    path = Path(weights)
-    if path.is_dir():
-        entries = read_card(path)
-        if "face" not in entries:
-            raise SystemExit(f"{path}: no face model in card.json")
-        path = entries["face"].file
-    if path.suffix == ".safetensors":
-        state, cfg, _ = load_weights(path, kind="face_generator")
-        desc = f"{path}"
-    else:
-        cfg_file = path.with_name("config.json")
-        if not cfg_file.is_file():
-            raise CheckpointError(f"{path.name}: no config.json beside it to rebuild the generator from")
-        cfg = json.loads(cfg_file.read_text())["model"]
-        ckpt = load_training_checkpoint(path)
-        state = ckpt["G_ema"]
-        desc = f"{path} (EMA generator, step {ckpt.get('step')})"
-    g = Generator(FaceGANConfig(**cfg)).eval()
-    g.load_state_dict(state)
-    return g, desc
+    from digitalhuman.face.model import load_generator as load
+
+    g, info = load(weights)
+    return g, info["source"] + ("" if info["step"] is None else f" (step {info['step']})")
 
 
 def inputs(batch: int, z_dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,8 @@ Files written into ``out_dir``:
 
 - ``face_generator.onnx``: ``z (B,128), cond (B,8) -> image (B,3,R,R)`` float32 in [-1, 1].
   ``cond = [male, female, age_n, white, black, asian, indian, other]`` with ``male = 1 - female``
-  (female in [0, 1], may be soft), ``age_n = log1p(age) / log1p(100) * 2 - 1`` (age in years,
+  (female in [0, 1], may be soft, presented as ``0.5 + gender_strength * (female - 0.5)`` with the
+  manifest's ``gender_strength``), ``age_n = log1p(age) / log1p(100) * 2 - 1`` (age in years,
   clamped to [0, 116]) and a one-hot (or soft) group; see ``face.gan.make_cond``.
 - ``voice_prior_decoder.onnx``: ``cond (B,2), eps (B,Z) -> features (B,F)`` in original units;
   ``cond = [female, (age - age_center) / age_scale]`` (``VoiceVAE.make_cond``), ``eps`` standard
@@ -181,7 +182,8 @@ def face_generator_onnx(g, opset: int = OPSET) -> bytes:
 def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, Any], float]:
     from .face.model import FaceModel
 
-    g = FaceModel.load(entry.file, entry.sha256).g.eval()
+    model = FaceModel.load(entry.file, entry.sha256)
+    g = model.g.eval()
     R, Z = g.cfg.resolution, g.cfg.z_dim
     data = face_generator_onnx(g, opset)
     _write(out / FACE_FILE, data)
@@ -191,6 +193,8 @@ def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, An
         "resolution": R,
         "z_dim": Z,
         "cond_layout": FACE_COND_LAYOUT,
+        "gender_strength": model.gender_strength,
+        "female": "cond female = 0.5 + gender_strength * (persona female - 0.5); cond male = 1 - cond female",
         "age_n": "log1p(clamp(age_years, 0, 116)) / log1p(100) * 2 - 1",
         "z": "standard normal; the Python pipeline uses persona.json latent[4:132] * psi (psi 0.8)",
         "image": "RGB, NCHW, [-1, 1]; to uint8: round((clamp(x, -1, 1) + 1) * 127.5)",

@@ -35,7 +35,7 @@ def args_face_data() -> Path:
     return DEFAULT_FACE_DATA
 
 
-def ship_face(run: Path) -> dict:
+def ship_face(run: Path, gender_strength: float) -> dict:
     from digitalhuman.face.data import load_split
     from digitalhuman.face.gan import FaceGANConfig, Generator
     from digitalhuman.face.train import export_generator, recalibrate_bn
@@ -49,12 +49,14 @@ def ship_face(run: Path) -> dict:
     g = recalibrate_bn(g, female, age, race)
     hours = float(st["train_seconds"]) / 3600
     export_generator(g, mcfg, W / "face_generator.safetensors",
-                     {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}"})
+                     {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}",
+                      "gender_strength": f"{gender_strength:g}"})
     return {"id": f"face-gan-r{mcfg.resolution}-s{int(st['step'])}", "file": "face_generator.safetensors",
             "kind": "face_generator", "trained_on": UTK, "licence": UTK_LICENCE,
             "architecture": f"conditional GAN {mcfg.resolution}x{mcfg.resolution} (G 4.4M params, BN), EMA generator with recalibrated BN, projection D, "
                             "non-saturating loss + lazy R1 (gamma 0.1), DiffAugment (color, translation), x-flip",
-            "steps": int(st["step"]), "batch": cfg["batch"], "wall_hours_2_cpu_cores": round(hours, 2)}
+            "steps": int(st["step"]), "batch": cfg["batch"], "wall_hours_2_cpu_cores": round(hours, 2),
+            "gender_strength": gender_strength}
 
 
 def main() -> None:
@@ -65,6 +67,8 @@ def main() -> None:
     ap.add_argument("--attributes", type=Path)
     ap.add_argument("--renderer", type=Path, help="voice_render.safetensors (computed if absent)")
     ap.add_argument("--face-eval", type=Path)
+    ap.add_argument("--gender-strength", type=float, default=1.0,
+                    help="stored in the face weights: the generator is conditioned on 0.5 + s * (female - 0.5)")
     ap.add_argument("--voice-eval", type=Path)
     args = ap.parse_args()
     W.mkdir(exist_ok=True)
@@ -73,7 +77,7 @@ def main() -> None:
     for m in models.values():
         m.pop("sha256", None)
     if args.face_run:
-        models["face"] = ship_face(args.face_run)
+        models["face"] = ship_face(args.face_run, args.gender_strength)
     if args.face_eval:
         models["face"]["quality"] = json.loads(args.face_eval.read_text())
     if args.fusion_run:

@@ -217,3 +217,39 @@ def test_evaluate_faces_end_to_end_with_the_judges(tmp_path):
                         cache_dir=tmp_path / "cache", train_subset=3, nn_candidates=1)
     assert r2["generated"]["memorised_rate"] == 1.0 and r2["generated"]["nn_train_median"] < 1e-3
     assert r2["real_holdout"] == r["real_holdout"]
+
+
+def test_gender_strength_travels_with_the_weights(tmp_path):
+    """``gender_strength`` in the weights' metadata is what FaceModel and the evaluator both present."""
+    import torch
+
+    from digitalhuman.checkpoint import CheckpointError, load_weights, save_weights
+    from digitalhuman.face.gan import FaceGANConfig, present_gender
+    from digitalhuman.face.model import FaceModel, load_generator
+
+    src, _ = _tiny_generator_files(tmp_path)
+    state, cfg, _ = load_weights(src, kind="face_generator")
+    state["embed.weight"] = state["embed.weight"] * 50  # a random tiny G barely listens to its condition
+    st, strong = tmp_path / "plain.safetensors", tmp_path / "strong.safetensors"
+    save_weights(st, state, kind="face_generator", config=FaceGANConfig(**cfg))
+    save_weights(strong, state, kind="face_generator", config=FaceGANConfig(**cfg), extra={"gender_strength": "2"})
+    assert load_generator(strong)[1]["gender_strength"] == 2.0 and load_generator(st)[1]["gender_strength"] == 1.0
+    assert present_gender(np.array([0.0, 0.5, 1.0]), 2.0).tolist() == [-0.5, 0.5, 1.5]
+
+    female, age, race = np.array([0, 0.5, 1], np.float32), np.full(3, 40, np.float32), np.zeros(3, np.int64)
+    plain, boosted = generator_from_weights(st), generator_from_weights(strong)
+    a, b = plain(female, age, race, 5), boosted(female, age, race, 5)
+    assert np.array_equal(a[1], b[1]) and not np.array_equal(a[0], b[0]) and not np.array_equal(a[2], b[2])
+    # strength 2 on the plain weights is the same as the weights that carry it
+    assert np.array_equal(b, generator_from_weights(st, gender_strength=2.0)(female, age, race, 5))
+    # and the pipeline's FaceModel presents it the same way
+    z = np.random.Generator(np.random.PCG64(5)).standard_normal((3, 8), dtype=np.float32)
+    m = FaceModel.load(strong)
+    assert m.gender_strength == 2.0
+    assert np.array_equal(m.generate(z, female, age, race), b)
+
+    bad = tmp_path / "bad.safetensors"
+    save_weights(bad, state, kind="face_generator", config=FaceGANConfig(**cfg), extra={"gender_strength": "nan"})
+    with pytest.raises(CheckpointError, match="gender_strength"):
+        FaceModel.load(bad)
+    torch.manual_seed(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -44,6 +45,17 @@ class FaceGANConfig:
 def age_to_unit(age: torch.Tensor | float) -> torch.Tensor:
     age = torch.as_tensor(age, dtype=torch.float32).clamp(0, 116)
     return torch.log1p(age) / math.log1p(100.0) * 2 - 1
+
+
+def present_gender(female: torch.Tensor | np.ndarray | float, strength: float):
+    """The ``female`` value the generator is conditioned on for a persona's ``female`` in [0, 1].
+
+    ``strength`` 1 conditions on the value as trained; above 1 it extrapolates away from the
+    undecided 0.5 (``0.5 + strength * (female - 0.5)``), like a guidance scale: the generator's
+    gender cues get stronger. The value chosen for shipped weights is in their metadata
+    (``gender_strength``; the card says how it was measured).
+    """
+    return 0.5 + strength * (female - 0.5)
 
 
 def make_cond(female: torch.Tensor, age: torch.Tensor, race: torch.Tensor) -> torch.Tensor:

@@ -8,26 +8,27 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_weights
-from .gan import RACES, FaceGANConfig, Generator, make_cond
+from .gan import RACES, FaceGANConfig, Generator, make_cond, present_gender
 
 
 class FaceModel:
-    def __init__(self, generator: Generator):
+    def __init__(self, generator: Generator, gender_strength: float = 1.0):
         self.g = generator.eval()
         self.cfg = generator.cfg
+        self.gender_strength = float(gender_strength)
 
     @classmethod
     def load(cls, path: str | Path, expected_sha256: str | None = None) -> "FaceModel":
         from ..checkpoint import CheckpointError
 
-        tensors, config, _ = load_weights(path, kind="face_generator", expected_sha256=expected_sha256)
+        tensors, config, meta = load_weights(path, kind="face_generator", expected_sha256=expected_sha256)
         try:
             g = Generator(FaceGANConfig(**config))
             g.load_state_dict(tensors)
         except (TypeError, ValueError, RuntimeError) as e:
             reason = " ".join(str(e).split())[:200]  # one line
             raise CheckpointError(f"{Path(path).name}: does not fit this face generator ({reason})") from None
-        return cls(g)
+        return cls(g, gender_strength_of(meta, path))
 
     @torch.inference_mode()
     def generate(
@@ -40,12 +41,14 @@ class FaceModel:
     ) -> np.ndarray:
         """``code`` (B, z_dim) N(0,1) draws -> uint8 images (B, R, R, 3).
 
-        ``race`` may be a group name, an index, or (B, 5) soft weights (for blends).
+        ``race`` may be a group name, an index, or (B, 5) soft weights (for blends). ``female`` in
+        [0, 1] is presented with the weights' ``gender_strength`` (``gan.present_gender``).
         """
         code = np.atleast_2d(np.asarray(code, np.float32))
         B = code.shape[0]
         assert code.shape[1] == self.cfg.z_dim, code.shape
-        female_t = torch.as_tensor(np.broadcast_to(np.asarray(female, np.float32), (B,)).copy())
+        female = present_gender(np.asarray(female, np.float32), self.gender_strength).astype(np.float32)
+        female_t = torch.as_tensor(np.broadcast_to(female, (B,)).copy())
         age_t = torch.as_tensor(np.broadcast_to(np.asarray(age, np.float32), (B,)).copy())
         if isinstance(race, str):
             race = RACES.index(race)
@@ -57,3 +60,52 @@ class FaceModel:
         c = make_cond(female_t, age_t, race_t)
         x = self.g(torch.from_numpy(code) * psi, c)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def gender_strength_of(meta: dict, path: str | Path = "") -> float:
+    """``gender_strength`` from face weights' metadata (1.0 when absent), checked to be sane."""
+    from ..checkpoint import CheckpointError
+
+    try:
+        s = float(meta.get("gender_strength", 1.0))
+    except (TypeError, ValueError):
+        s = float("nan")
+    if not 0.5 <= s <= 5.0:
+        raise CheckpointError(f"{Path(path).name}: gender_strength {meta.get('gender_strength')!r} is outside 0.5..5")
+    return s
+
+
+def load_generator(path: str | Path) -> tuple[Generator, dict]:
+    """A face generator (eval mode) from a shipped ``face_generator.safetensors``, a weights folder
+    with a ``card.json``, or a training ``checkpoint.pt`` (its EMA generator, rebuilt from the
+    ``config.json`` beside it; its batch-norm statistics are the training ones, not recalibrated).
+
+    Returns ``(generator, info)``, info ``{"step", "gender_strength", "source"}`` (step may be None).
+    For evaluation and benchmarks; the pipeline uses :meth:`FaceModel.load` (sha256 checked).
+    """
+    import json
+
+    from ..checkpoint import CheckpointError, load_training_checkpoint
+
+    path = Path(path)
+    if path.is_dir():
+        from ..pipeline import read_card
+
+        entries = read_card(path)
+        if "face" not in entries:
+            raise CheckpointError(f"{path}: no face model in card.json")
+        path = entries["face"].file
+    if path.suffix == ".safetensors":
+        state, cfg, meta = load_weights(path, kind="face_generator")
+        step = meta.get("steps")
+        strength = gender_strength_of(meta, path)
+    else:
+        cfg_file = path.with_name("config.json")
+        if not cfg_file.is_file():
+            raise CheckpointError(f"{path.name}: no config.json beside it to rebuild the generator from")
+        cfg = json.loads(cfg_file.read_text())["model"]
+        ckpt = load_training_checkpoint(path)
+        state, step, strength = ckpt["G_ema"], ckpt.get("step"), 1.0
+    g = Generator(FaceGANConfig(**cfg)).eval()
+    g.load_state_dict(state)
+    return g, {"step": None if step is None else int(step), "gender_strength": strength, "source": str(path)}
