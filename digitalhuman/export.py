@@ -255,7 +255,9 @@ def _export_voice(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, A
         "cond_layout": ["female", "age_n"],
         "age_center": vae.cfg.age_center,
         "age_scale": vae.cfg.age_scale,
-        "age_n": "(age_years - age_center) / age_scale; the Python pipeline uses max(age_years, 16)",
+        "age_strength": vae.age_strength,
+        "age_n": "(a - age_center) / age_scale with a = age_center + age_strength * (max(age_years, 16) - age_center), "
+                 "as the Python pipeline presents a persona's age",
         "eps": "standard normal; the Python pipeline uses persona.json latent[132:148]",
         "feature_names": list(vae.cfg.feature_names),
     }

@@ -59,6 +59,17 @@ def ship_face(run: Path, gender_strength: float) -> dict:
             "gender_strength": gender_strength}
 
 
+def set_age_strength(path: Path, k: float) -> None:
+    """Rewrite the voice VAE's file with ``age_strength`` in its metadata (weights and the rest unchanged)."""
+    from digitalhuman.checkpoint import save_weights
+    from digitalhuman.voice.vae import KIND, VoiceVAEConfig
+
+    tensors, config, meta = load_weights(path, kind=KIND)
+    extra = {k_: v for k_, v in meta.items() if k_ not in ("kind", "format_version", "package_version", "config")}
+    extra["age_strength"] = f"{k:g}"
+    save_weights(path, tensors, kind=KIND, config=VoiceVAEConfig.from_dict(config), extra=extra)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--face-run", type=Path)
@@ -70,6 +81,8 @@ def main() -> None:
     ap.add_argument("--gender-strength", type=float, default=1.0,
                     help="stored in the face weights: the generator is conditioned on 0.5 + s * (female - 0.5)")
     ap.add_argument("--voice-eval", type=Path)
+    ap.add_argument("--voice-age-strength", type=float, default=None,
+                    help="stored in the voice weights: the prior is asked for age 45 + k * (age - 45)")
     args = ap.parse_args()
     W.mkdir(exist_ok=True)
     card_path = W / "card.json"
@@ -98,6 +111,9 @@ def main() -> None:
                            "kind": "voice_vae", "trained_on": CV, "licence": "Common Voice: CC0 1.0"}
         if (args.voice_run / "eval.json").is_file():
             models["voice"]["heldout_metrics"] = json.loads((args.voice_run / "eval.json").read_text())
+    if args.voice_age_strength is not None:
+        set_age_strength(W / "voice_vae.safetensors", args.voice_age_strength)
+        models["voice"]["age_strength"] = args.voice_age_strength
     if args.voice_eval:
         models["voice"]["quality"] = json.loads(args.voice_eval.read_text())
     if args.renderer:

@@ -199,3 +199,25 @@ def test_shipped_weights_sample_gendered_pitch():
     assert 150 < f0_f < 300 and 80 < f0_m < 150
     pf, _ = m.infer_traits(np.concatenate([m.sample_voice(1.0, 30.0, eps[:8]), m.sample_voice(0.0, 30.0, eps[:8])]))
     assert pf[:8].mean() > 0.7 and pf[8:].mean() < 0.3
+
+
+def test_age_strength_travels_with_the_weights(tmp_path):
+    """``age_strength`` in the weights' metadata scales a persona's age around the centre, nothing else."""
+    m = tiny(1)
+    plain, strong, bad = (tmp_path / f"{n}.safetensors" for n in ("plain", "strong", "bad"))
+    save_weights(plain, m.state_dict(), kind="voice_vae", config=m.cfg)
+    save_weights(strong, m.state_dict(), kind="voice_vae", config=m.cfg, extra={"age_strength": "2"})
+    a, b = load_voice_vae(plain), load_voice_vae(strong)
+    c = m.cfg.age_center
+    assert a.age_strength == 1.0 and b.age_strength == 2.0
+    assert a.present_age(70) == 70 and a.present_age(3) == 16  # no speakers under 16 in the data
+    assert b.present_age(c) == c and b.present_age(c + 10) == c + 20 and b.present_age(c - 10) == c - 20
+    eps = np.random.Generator(np.random.PCG64(0)).standard_normal((1, m.cfg.latent_dim))
+    old, young = (np.asarray(a.sample_voice(1.0, a.present_age(x), eps)) for x in (75, 20))
+    old2 = np.asarray(b.sample_voice(1.0, b.present_age(75), eps))
+    assert not np.allclose(old, old2) and np.allclose(np.asarray(b.sample_voice(1.0, b.present_age(c), eps)),
+                                                       np.asarray(a.sample_voice(1.0, c, eps)))
+    assert not np.allclose(old, young)
+    save_weights(bad, m.state_dict(), kind="voice_vae", config=m.cfg, extra={"age_strength": "-3"})
+    with pytest.raises(CheckpointError, match="age_strength"):
+        load_voice_vae(bad)

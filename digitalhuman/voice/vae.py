@@ -82,6 +82,17 @@ class VoiceVAE(nn.Module):
         self.register_buffer("feat_std", torch.ones(Fd))
         A = len(cfg.age_grid)
         self.register_buffer("trait_prior", torch.full((2, A), 1.0 / (2 * A)))  # p(male/female, age cell)
+        # Not a weight: how strongly a persona's age is presented (``present_age``); shipped
+        # weights carry their value in the metadata (``load_voice_vae``).
+        self.age_strength = 1.0
+
+    def present_age(self, age: float) -> float:
+        """The age the prior is asked for when a persona is ``age`` years old: ``age_strength`` 1
+        gives the age itself (adults: at least 16, the youngest speakers in the data); above 1 it
+        extrapolates away from ``cfg.age_center`` like a guidance scale, so the age trends learned
+        from the data are heard more clearly."""
+        a = max(float(age), 16.0)
+        return self.cfg.age_center + self.age_strength * (a - self.cfg.age_center)
 
     # ------------------------------------------------------------------ standardisation
     def set_stats(self, mean: torch.Tensor, std: torch.Tensor, trait_prior: torch.Tensor | None = None) -> None:
@@ -204,7 +215,13 @@ class VoiceVAE(nn.Module):
 
 def load_voice_vae(path: str | Path, expected_sha256: str | None = None) -> VoiceVAE:
     """Rebuild a ``VoiceVAE`` from a ``voice_vae`` safetensors file (config in its metadata)."""
-    tensors, config, _ = load_weights(path, kind=KIND, expected_sha256=expected_sha256)
+    tensors, config, meta = load_weights(path, kind=KIND, expected_sha256=expected_sha256)
+    try:
+        age_strength = float(meta.get("age_strength", 1.0))
+    except (TypeError, ValueError):
+        age_strength = float("nan")
+    if not 0.5 <= age_strength <= 5.0:
+        raise CheckpointError(f"{Path(path).name}: age_strength {meta.get('age_strength')!r} is outside 0.5..5")
     try:
         cfg = VoiceVAEConfig.from_dict(config)
     except (TypeError, ValueError, KeyError) as e:
@@ -214,4 +231,5 @@ def load_voice_vae(path: str | Path, expected_sha256: str | None = None) -> Voic
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f"{Path(path).name}: weights do not fit the config ({str(e)[:200]})") from None
+    model.age_strength = age_strength
     return model.eval()
