@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     fa.add_argument("--seed", type=_seed, required=True)
     fa.add_argument("--members", type=_positive_int, default=3, help="relatives to make (default 3, max 20)")
     fa.add_argument("--out", type=Path, required=True, help="OUT/0 is the persona, OUT/1.. its relatives")
+    fa.add_argument("--gender", choices=["same", "any", "female", "male"], default="same",
+                    help="relatives' gender: the persona's (default), drawn at random (any), or this one")
     fa.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT")
 
     b = sub.add_parser("batch", help="create many personas: OUT/<seed>/ + manifest.jsonl; resumable")
@@ -263,7 +265,8 @@ def cmd_family(args) -> int:
         raise CLIError(f"--out {args.out} is not empty")
     base.save(args.out / "0")
     for k in range(1, args.members + 1):
-        pipe.sibling(base, k, lines=args.say).save(args.out / str(k))
+        gender = None if args.gender == "any" else args.gender
+        pipe.sibling(base, k, lines=args.say, gender=gender).save(args.out / str(k))
     print(f"{args.out}: persona {args.seed} and {args.members} relatives")
     return 0
 

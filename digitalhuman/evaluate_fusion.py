@@ -26,10 +26,12 @@ face_to_voice_gender      ``from_face`` on UTKFace hold-out faces (``face.data.i
 voice_to_face_gender      ``from_voice`` on one clip per Common Voice hold-out speaker
                           (``voice.train.is_holdout_speaker``; male/female): face judge == label
 siblings_closer           ``--families`` families: persona ``p`` (the first random personas),
-                          sibling ``k=1``, stranger = another random persona of the sibling's
-                          gender (and of the family's appearance group when the pool has one):
-                          fraction where d_face(p, sib) < d_face(p, stranger) AND
-                          cos_voice(p, sib) > cos_voice(p, stranger)
+                          sibling ``k=1`` (the default: ``p``'s gender), stranger = another
+                          random persona of the sibling's gender (and of the family's appearance
+                          group when the pool has one): fraction where d_face(p, sib) <
+                          d_face(p, stranger) AND cos_voice(p, sib) > cos_voice(p, stranger).
+                          The same families with a sibling of the other gender (``gender=`` the
+                          opposite) are reported as ``siblings_closer_cross_gender`` (no bar)
 blend_monotone            ``--pairs`` random pairs: identity distance of ``blend(a, b, t)`` to
                           ``a``'s face strictly rises over t = 0, .25, .5, .75, 1
 ========================  ===================================================================
@@ -91,6 +93,7 @@ CHECKS = (
     ("face_to_voice_gender", "real face -> voice gender", ">=", 0.85, None),
     ("voice_to_face_gender", "real voice -> face gender", ">=", 0.85, None),
     ("siblings_closer", "sibling closer, face & voice", ">=", 0.95, None),
+    ("siblings_closer_cross_gender", "other-gender sibling closer", ">=", None, None),  # reported, no bar
     ("blend_monotone", "blend distance rises", ">=", 0.90, None),
 )
 
@@ -280,7 +283,7 @@ def check_rows(figures: dict) -> list[dict]:
     rows = []
     for key, label, op, bar, goal in CHECKS:
         v = figures.get(key)
-        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        if v is None or (isinstance(v, float) and not math.isfinite(v)) or bar is None:
             ok = meets_goal = None
         else:
             ok = bool(v >= bar)
@@ -303,7 +306,8 @@ def _fmt(v, nd: int = 3) -> str:
 def format_table(res: dict) -> str:
     out = [f"{'check':<30} {'value':>7} {'n':>5} {'bar':>7} {'goal':>5} {'pass':>5}"]
     for c in res["checks"]:
-        out.append(f"{c['label']:<30} {_fmt(c['value']):>7} {_fmt(c['n']):>5} {c['op']}{c['bar']:<5.2f} "
+        bar = "-" if c["bar"] is None else f"{c['op']}{c['bar']:<5.2f}"
+        out.append(f"{c['label']:<30} {_fmt(c['value']):>7} {_fmt(c['n']):>5} {bar:>7} "
                    f"{_fmt(c['goal'], 2):>5} {_fmt(c['pass']):>5}")
     out.append("")
     out += [f"  {k}: {v}" for k, v in res.get("notes", {}).items()]
@@ -446,9 +450,12 @@ def _work(task: dict) -> dict:
     if kind == "persona":
         p = pipe(task["seed"], gender=task.get("gender"), age=task.get("age"), lines=LINES)
         out.update(_traits(p), **_judge_face(p.face, True, task["identity"]), **_judge_voice(p, True))
-    elif kind == "sibling":
+    elif kind in ("sibling", "sibling_cross"):
         anchor = pipe(task["seed"], face=False, voice=False)
-        p = pipe.sibling(anchor, 1, lines=LINES)
+        gender = task.get("sibling_gender", "same")
+        if gender == "opposite":
+            gender = "male" if anchor.traits["gender"] == "female" else "female"
+        p = pipe.sibling(anchor, 1, lines=LINES, gender=gender)
         out.update(_traits(p), **_judge_face(p.face, False, True), **_judge_voice(p, False))
     elif kind == "from_face":
         from PIL import Image
@@ -671,7 +678,7 @@ def family_section(pool: list[dict], sibs: list[dict], rng: np.random.Generator)
     c_str[have] = (unit_rows(ve[a[have]]) * unit_rows(ve[st[have]])).sum(1)
     fam = family_figures(d_sib, d_str, c_sib, c_str)
     flags = np.asarray(fam.pop("both_flags"), bool)
-    same = s_female == p_female[:F]  # a sibling's gender is drawn afresh: about half are brothers of sisters
+    same = s_female == p_female[:F]  # by default a sibling has the persona's gender; with gender=None about half
     split = {}
     for name, m in (("same_gender_sibling", same), ("cross_gender_sibling", ~same)):
         sub = family_figures(d_sib[m], d_str[m], c_sib[m], c_str[m]) if m.any() else {}
@@ -722,6 +729,8 @@ def build_tasks(pool_n: int, specs: list[tuple[str, float]], families: int, face
             + [{"kind": "persona", "i": pool_n + i, "seed": base["constrained"] + i, "gender": g, "age": a,
                 "identity": False} for i, (g, a) in enumerate(specs)]
             + [{"kind": "sibling", "i": f, "seed": base["pool"] + f} for f in range(families)]
+            + [{"kind": "sibling_cross", "i": f, "seed": base["pool"] + f, "sibling_gender": "opposite"}
+               for f in range(families)]
             + [{"kind": "from_face", "i": i, "seed": base["from_face"] + i, "image": f["path"]}
                for i, f in enumerate(faces)]
             + [{"kind": "from_voice", "i": i, "seed": base["from_voice"] + i, "clips": s["clips"]}
@@ -773,7 +782,7 @@ def evaluate_fusion(
     pool_n = max(n, families)
     specs = constrained_specs(constrained)
     tasks = build_tasks(pool_n, specs, families, faces, speakers, pairs, seed)
-    log(f"{len(tasks)} tasks: {pool_n} random + {len(specs)} constrained personas, {families} siblings, "
+    log(f"{len(tasks)} tasks: {pool_n} random + {len(specs)} constrained personas, {families} siblings (+ {families} of the other gender), "
         f"{len(faces)} real faces, {len(speakers)} real speakers, {pairs} blend pairs; {workers} worker(s)")
     t = time.perf_counter()
     res = run_tasks(tasks, None if weights is None else str(weights), workers, log)
@@ -798,6 +807,11 @@ def evaluate_fusion(
         sections["voice_to_face"] = voice_to_face_section(by["from_voice"], speakers)
     if by.get("sibling"):
         sections["families"] = family_section(pool, by["sibling"], np.random.Generator(np.random.PCG64([seed, 7])))
+    if by.get("sibling_cross"):
+        cross = family_section(pool, by["sibling_cross"], np.random.Generator(np.random.PCG64([seed, 7])))
+        cross["figures"] = {"siblings_closer_cross_gender": cross["figures"]["siblings_closer"],
+                            "siblings_closer_cross_gender_n": cross["figures"]["siblings_closer_n"]}
+        sections["families_cross_gender"] = cross
     if by.get("blend"):
         sections["blends"] = blend_section(by["blend"])
 

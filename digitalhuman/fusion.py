@@ -117,7 +117,8 @@ def fuse(prior: TraitPrior, latent: np.ndarray, **constraints: Any) -> Codes:
 def sibling_latent(latent: np.ndarray, k: int, resemblance: float = 0.7) -> np.ndarray:
     """Latent of family member ``k``: shares ``resemblance`` of the variance of face and voice codes.
 
-    Traits (gender, age) are redrawn, the appearance group is kept.
+    Trait draws (gender, age, presentation) are fresh, the appearance group draw is kept
+    (``PersonaPipeline.sibling`` constrains gender and age around the persona's).
     """
     rng = np.random.Generator(np.random.PCG64([int(abs(hash_latent(latent))), k]))
     fresh = rng.standard_normal(LATENT_DIM)

@@ -244,14 +244,25 @@ class PersonaPipeline:
         return self.render(blend_latent(a.latent, b.latent, t), traits, lines, seed=a.seed,
                            origin={"blend": {"a": a.seed, "b": b.seed, "t": t}})
 
-    def sibling(self, persona: Persona, k: int, lines: Sequence[str] = (), resemblance: float = 0.7) -> Persona:
-        """Family member ``k`` (1, 2, ...): shares much of the face and voice codes and the group."""
+    def sibling(self, persona: Persona, k: int, lines: Sequence[str] = (), resemblance: float = 0.7,
+                gender: str | None = "same") -> Persona:
+        """Family member ``k`` (1, 2, ...): shares much of the face and voice codes and the group,
+        and is within 6 years of the persona's age.
+
+        ``gender``: ``"same"`` (default) the persona's, ``"female"`` / ``"male"`` that one, ``None``
+        drawn from the trait prior as a new persona's is (brothers and sisters at random).
+        """
         from .fusion import SL_TRAITS, _phi, sibling_latent
 
+        if gender == "same":
+            gender = persona.traits["gender"]
+        elif gender is not None and gender not in ("female", "male"):
+            raise PersonaError(f"gender must be 'same', 'female', 'male' or None, got {gender!r}")
         lat = sibling_latent(persona.latent, k, resemblance)
         u = _phi(lat[SL_TRAITS])
-        traits = fuse(self._need("fusion"), lat, race=persona.traits.get("race")).traits
-        traits["age"] = round(float(np.clip(persona.traits["age"] + 16 * (u[1] - 0.5), 16, 90)), 2)
+        constraints = {"race": persona.traits.get("race")} | ({"gender": gender} if gender else {})
+        traits = fuse(self._need("fusion"), lat, **constraints).traits
+        traits["age"] = round(float(np.clip(persona.traits["age"] + 12 * (u[1] - 0.5), 16, 90)), 2)
         return self.render(lat, traits, lines, seed=persona.seed, origin={"sibling_of": persona.seed, "k": int(k)})
 
     def aged(self, persona: Persona, years: float, lines: Sequence[str] = ()) -> Persona:

@@ -1,5 +1,7 @@
 """Face -> voice, voice -> face and persona algebra through the pipeline (tiny models)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,15 @@ def test_blend_sibling_aged(pipe):
         pipe.blend(a, b, 1.5)
     s1, s2 = pipe.sibling(a, 1), pipe.sibling(a, 2)
     assert s1.traits["race"] == a.traits["race"] and not np.array_equal(s1.face, s2.face)
+    assert s1.traits["gender"] == s2.traits["gender"] == "female"  # the persona's gender by default
+    assert all(abs(s.traits["age"] - 30) <= 6 for s in (s1, s2))
+    brothers = [pipe.sibling(a, k, gender="male") for k in (1, 2, 3)]
+    assert all(s.traits["gender"] == "male" and s.traits["female"] < 0.5 for s in brothers)
+    assert np.array_equal(brothers[0].latent, s1.latent)  # same relative, other gender
+    drawn = {pipe.sibling(a, k, gender=None).traits["gender"] for k in range(1, 13)}
+    assert drawn == {"female", "male"}
+    with pytest.raises(PersonaError, match="gender"):
+        pipe.sibling(a, 1, gender="sister")
     old = pipe.aged(a, 30)
     assert old.traits["age"] == 60 and old.traits["gender"] == "female" and np.array_equal(old.latent, a.latent)
 
@@ -54,6 +65,8 @@ def test_cli_fusion_commands(tiny_weights, tmp_path, capsys):
     assert main(w + ["blend", "--a", "1", "--b", "2", "--t", "0.25", "--out", str(tmp_path / "bl")]) == 0
     assert main(w + ["family", "--seed", "4", "--members", "2", "--out", str(tmp_path / "fam")]) == 0
     assert sorted(p.name for p in (tmp_path / "fam").iterdir()) == ["0", "1", "2"]
+    assert main(w + ["family", "--seed", "4", "--members", "1", "--gender", "female", "--out", str(tmp_path / "f2")]) == 0
+    assert json.loads((tmp_path / "f2" / "1" / "persona.json").read_text())["traits"]["gender"] == "female"
     assert main(w + ["create", "--seed", "4", "--aged", "10", "--out", str(tmp_path / "old")]) == 0
     (tmp_path / "bad.png").write_bytes(b"not an image")
     assert main(w + ["create", "--from-face", str(tmp_path / "bad.png"), "--out", str(tmp_path / "x")]) == 1
