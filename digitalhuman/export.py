@@ -214,7 +214,7 @@ def _prior_decoder(vae):
             self.vae = vae
 
         def forward(self, cond: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-            mu_p, logvar_p = self.vae.prior(cond)
+            mu_p, logvar_p = self.vae.presented_prior(cond)
             return self.vae.unstandardize(self.vae.decode(mu_p + (0.5 * logvar_p).exp() * eps))
 
     return PriorDecoder(vae).eval()
@@ -256,8 +256,8 @@ def _export_voice(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, A
         "age_center": vae.cfg.age_center,
         "age_scale": vae.cfg.age_scale,
         "age_strength": vae.age_strength,
-        "age_n": "(a - age_center) / age_scale with a = age_center + age_strength * (max(age_years, 16) - age_center), "
-                 "as the Python pipeline presents a persona's age",
+        "age_n": "(max(age_years, 16) - age_center) / age_scale; the graph applies age_strength itself "
+                 "(age_n * age_strength, kept within the training speakers' ages)",
         "eps": "standard normal; the Python pipeline uses persona.json latent[132:148]",
         "feature_names": list(vae.cfg.feature_names),
     }

@@ -127,3 +127,22 @@ def test_opset_15_same_faces(tiny_weights):
     a, b = (ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
         ["image"], {"z": z, "cond": cond})[0] for m in (m15, m17))
     assert np.abs(a - b).max() <= 1e-6
+
+
+def test_voice_graph_applies_age_strength(tiny_weights):
+    """The exported prior-decoder presents age like the pipeline (``presented_prior``) at strength != 1."""
+    import torch
+
+    from digitalhuman.export import _ort_session, _prior_decoder, _torch_to_onnx, _voice_parity
+    from digitalhuman.pipeline import read_card
+    from digitalhuman.voice.vae import load_voice_vae
+
+    vae = load_voice_vae(read_card(tiny_weights)["voice"].file)
+    vae.age_strength = 2.5
+    Z, F = vae.cfg.latent_dim, vae.cfg.feat_dim
+    shapes = {"cond": ["batch", 2], "eps": ["batch", Z], "features": ["batch", F]}
+    data = _torch_to_onnx(_prior_decoder(vae), (torch.zeros(2, 2), torch.zeros(2, Z)), ["cond", "eps"],
+                          ["features"], shapes, 17)
+    assert _voice_parity(vae, _ort_session(data), 16) <= 1e-4
+    vae.age_strength = 1.0  # the same graph no longer matches the unguided prior
+    assert _voice_parity(vae, _ort_session(data), 16) > 1e-3

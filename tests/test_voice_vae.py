@@ -202,22 +202,25 @@ def test_shipped_weights_sample_gendered_pitch():
 
 
 def test_age_strength_travels_with_the_weights(tmp_path):
-    """``age_strength`` in the weights' metadata scales a persona's age around the centre, nothing else."""
+    """``age_strength`` in the weights' metadata moves the age the prior is asked for away from the
+    centre, within the training speakers' ages; nothing else changes."""
     m = tiny(1)
     plain, strong, bad = (tmp_path / f"{n}.safetensors" for n in ("plain", "strong", "bad"))
     save_weights(plain, m.state_dict(), kind="voice_vae", config=m.cfg)
     save_weights(strong, m.state_dict(), kind="voice_vae", config=m.cfg, extra={"age_strength": "2"})
     a, b = load_voice_vae(plain), load_voice_vae(strong)
-    c = m.cfg.age_center
     assert a.age_strength == 1.0 and b.age_strength == 2.0
-    assert a.present_age(70) == 70 and a.present_age(3) == 16  # no speakers under 16 in the data
-    assert b.present_age(c) == c and b.present_age(c + 10) == c + 20 and b.present_age(c - 10) == c - 20
+    ctr, top = a.cfg.age_center, max(a.cfg.age_grid)
+    with torch.no_grad():
+        for age in (20.0, 50.0, 75.0):
+            assert torch.equal(a.presented_prior(a.make_cond(1.0, age))[0], a.prior(a.make_cond(1.0, age))[0])
+        shown = lambda age: b.presented_prior(b.make_cond(0.0, age))[0]  # noqa: E731
+        assert torch.allclose(shown(50.0), a.prior(a.make_cond(0.0, 55.0))[0], atol=1e-6)  # 45 + 2 * 5
+        assert torch.allclose(shown(ctr), a.prior(a.make_cond(0.0, ctr))[0])
+        assert torch.allclose(shown(75.0), a.prior(a.make_cond(0.0, top))[0], atol=1e-6)  # kept within the data
     eps = np.random.Generator(np.random.PCG64(0)).standard_normal((1, m.cfg.latent_dim))
-    old, young = (np.asarray(a.sample_voice(1.0, a.present_age(x), eps)) for x in (75, 20))
-    old2 = np.asarray(b.sample_voice(1.0, b.present_age(75), eps))
-    assert not np.allclose(old, old2) and np.allclose(np.asarray(b.sample_voice(1.0, b.present_age(c), eps)),
-                                                       np.asarray(a.sample_voice(1.0, c, eps)))
-    assert not np.allclose(old, young)
+    assert not np.allclose(a.sample_voice(1.0, 60.0, eps), b.sample_voice(1.0, 60.0, eps))
+    assert np.allclose(a.sample_voice(1.0, ctr, eps), b.sample_voice(1.0, ctr, eps))
     save_weights(bad, m.state_dict(), kind="voice_vae", config=m.cfg, extra={"age_strength": "-3"})
     with pytest.raises(CheckpointError, match="age_strength"):
         load_voice_vae(bad)

@@ -98,7 +98,7 @@ class PersonaVoice:
     # ------------------------------------------------------------------------------- parameters
     def params(self, female: float, age: float, voice_code: np.ndarray, style_code: np.ndarray) -> dict[str, float]:
         eps = VOICE_PSI * np.asarray(voice_code, np.float32)[: self.vae.cfg.latent_dim][None]
-        feats = self.vae.sample_voice(float(female), self.vae.present_age(age), eps)[0].astype(np.float64)
+        feats = self.vae.sample_voice(float(female), float(max(age, 16.0)), eps)[0].astype(np.float64)
         names = list(self.vae.cfg.feature_names)
         assert names[: len(FEATURE_NAMES)] == list(FEATURE_NAMES)
         env_t = feats[ENV_SLICE] - feats[ENV_SLICE].mean()
@@ -133,7 +133,7 @@ class PersonaVoice:
         with torch.no_grad():
             x = self.vae.standardize(torch.as_tensor(np.asarray(features, np.float32))[None])
             mu, _ = self.vae.encode(x)
-            mu_p, logvar_p = self.vae.prior(self.vae.make_cond(float(female), self.vae.present_age(age)))
+            mu_p, logvar_p = self.vae.presented_prior(self.vae.make_cond(float(female), float(max(age, 16.0))))
             eps = (mu - mu_p) / (0.5 * logvar_p).exp()
         return eps[0].double().numpy().clip(-4, 4)
 

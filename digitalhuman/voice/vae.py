@@ -82,19 +82,9 @@ class VoiceVAE(nn.Module):
         self.register_buffer("feat_std", torch.ones(Fd))
         A = len(cfg.age_grid)
         self.register_buffer("trait_prior", torch.full((2, A), 1.0 / (2 * A)))  # p(male/female, age cell)
-        # Not a weight: how strongly a persona's age is presented (``present_age``); shipped
+        # Not a weight: how strongly a persona's age is presented (``presented_prior``); shipped
         # weights carry their value in the metadata (``load_voice_vae``).
         self.age_strength = 1.0
-
-    def present_age(self, age: float) -> float:
-        """The age the prior is asked for when a persona is ``age`` years old: ``age_strength`` 1
-        gives the age itself (adults: at least 16, the youngest speakers in the data); above 1 it
-        extrapolates away from ``cfg.age_center`` like a guidance scale, so the age trends learned
-        from the data are heard more clearly."""
-        a = max(float(age), 16.0)
-        return self.cfg.age_center + self.age_strength * (a - self.cfg.age_center)
-
-    # ------------------------------------------------------------------ standardisation
     def set_stats(self, mean: torch.Tensor, std: torch.Tensor, trait_prior: torch.Tensor | None = None) -> None:
         """Store feature mean/std ``(F,)`` (and optionally the trait frequencies ``(2, A)``)."""
         self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
@@ -134,6 +124,17 @@ class VoiceVAE(nn.Module):
         mu, logvar = self.prior_net(c).chunk(2, dim=-1)
         return mu, logvar.clamp(-8, 4)
 
+    def presented_prior(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prior as personas use it: with ``age_strength`` k the prior is asked for the age
+        ``age_center + k * (age - age_center)``, kept inside the ages of the training speakers
+        (``cfg.age_grid``), so the age trends learned from the data are heard more clearly
+        (k = 1 is ``prior``). Works on ``make_cond`` rows, so an exported graph can do the same."""
+        if self.age_strength != 1.0:
+            lo = (min(self.cfg.age_grid) - self.cfg.age_center) / self.cfg.age_scale
+            hi = (max(self.cfg.age_grid) - self.cfg.age_center) / self.cfg.age_scale
+            c = torch.stack([c[:, 0], (self.age_strength * c[:, 1]).clamp(lo, hi)], dim=1)
+        return self.prior(c)
+
     def sigma(self) -> torch.Tensor:
         """Decoder noise std ``(F,)`` in standardised units."""
         return self.log_sigma.clamp_min(self.cfg.min_log_sigma).exp()
@@ -161,7 +162,8 @@ class VoiceVAE(nn.Module):
     # ------------------------------------------------------------------ inference API
     @torch.no_grad()
     def sample_voice(self, female, age, eps) -> np.ndarray:
-        """A new voice: ``decode(mu_p + exp(logvar_p / 2) * eps)`` in original feature units.
+        """A new voice: ``decode(mu_p + exp(logvar_p / 2) * eps)`` in original feature units, with
+        the prior of ``presented_prior``.
 
         ``female`` in [0,1] and ``age`` in years are scalars or ``(B,)``; ``eps`` is ``(B,Z)``
         standard normal noise owned by the caller (no global RNG is used). Returns ``(B,F)``
@@ -173,7 +175,7 @@ class VoiceVAE(nn.Module):
         assert eps.ndim == 2 and eps.shape[1] == self.cfg.latent_dim, f"eps must be (B,{self.cfg.latent_dim})"
         c = self.make_cond(_as_batch(female, eps.shape[0]), _as_batch(age, eps.shape[0]))
         assert c.shape[0] == eps.shape[0], "female/age must be scalars or have B entries"
-        mu_p, logvar_p = self.prior(c)
+        mu_p, logvar_p = self.presented_prior(c)
         return self.unstandardize(self.decode(mu_p + (0.5 * logvar_p).exp() * eps)).numpy()
 
     def features_as_dict(self, features: np.ndarray) -> dict[str, np.ndarray]:
