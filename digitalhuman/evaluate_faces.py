@@ -434,36 +434,36 @@ def evaluate_faces(
 
 # ---------------------------------------------------------------------------- generator loading
 def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
-                           gender_strength: float | None = None) -> GenerateFn:
+                           gender_strength: float | None = None, age_strength: float | None = None) -> GenerateFn:
     """A ``generate`` function from a shipped ``face_generator.safetensors`` or a training ``checkpoint.pt``.
 
     A training checkpoint uses its EMA generator and the model config in the ``config.json``
     beside it. Face ``i`` of a call gets row ``i`` of ``PCG64(seed).standard_normal((n, z_dim))``
-    (times ``psi``), so images do not depend on ``batch``. The requested gender is presented with
-    ``gender_strength`` (default: the weights' own, as the pipeline does; 1 for checkpoints).
+    (times ``psi``), so images do not depend on ``batch``. The requested gender and age are presented
+    with ``gender_strength`` and ``age_strength`` (default: the weights' own, as the pipeline does;
+    1 for checkpoints).
     """
     import torch
 
-    from .face.gan import make_cond, present_gender, truncate
+    from .face.gan import present_cond, truncate
     from .face.model import load_generator
 
     G, info = load_generator(path)
-    strength = info["gender_strength"] if gender_strength is None else float(gender_strength)
+    gs = info["gender_strength"] if gender_strength is None else float(gender_strength)
+    ags = info["age_strength"] if age_strength is None else float(age_strength)
 
     @torch.inference_mode()
     def generate(female: np.ndarray, age: np.ndarray, race: np.ndarray, seed: int) -> np.ndarray:
         n = len(female)
         z = np.random.Generator(np.random.PCG64(seed)).standard_normal((n, G.cfg.z_dim), dtype=np.float32)
-        shown = present_gender(np.asarray(female, np.float32), strength).astype(np.float32)
-        c = make_cond(torch.as_tensor(shown), torch.as_tensor(np.asarray(age, np.float32)),
-                      torch.as_tensor(np.asarray(race, np.int64)))
+        c = present_cond(female, age, np.asarray(race, np.int64), gs, ags)
         out = [G(truncate(torch.from_numpy(z[s : s + batch]), psi), c[s : s + batch]) for s in range(0, n, batch)]
         x = torch.cat(out) if out else torch.zeros(0, 3, G.cfg.resolution, G.cfg.resolution)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
     generate.resolution = G.cfg.resolution
     generate.step = info["step"]  # training steps behind these weights, if recorded
-    generate.gender_strength = strength
+    generate.gender_strength, generate.age_strength = gs, ags
     return generate
 
 
@@ -484,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--psi", type=float, default=1.0, help="truncation (1 = none)")
     ap.add_argument("--gender-strength", type=float, default=None,
                     help="present the requested gender with this strength (default: the weights' own, as the pipeline)")
+    ap.add_argument("--age-strength", type=float, default=None,
+                    help="present the requested age with this strength (default: the weights' own, as the pipeline)")
     ap.add_argument("--out-json", default=None)
     ap.add_argument("--cache-dir", default=None, help="cache real-face arrays and embeddings here")
     ap.add_argument("--train-subset", type=int, default=1000, help="random training faces searched (default 1000)")
@@ -499,11 +501,12 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: {INSTALL_HINT} (missing: {', '.join(missing)})", file=sys.stderr)
         return 2
-    gen = generator_from_weights(a.weights, psi=a.psi, gender_strength=a.gender_strength)
+    gen = generator_from_weights(a.weights, psi=a.psi, gender_strength=a.gender_strength, age_strength=a.age_strength)
     res = evaluate_faces(gen, n=a.n, real_dir=a.real, train_dir=a.train, seed=a.seed, out_json=a.out_json,
                          progress=not a.quiet, cache_dir=a.cache_dir, train_subset=a.train_subset,
                          nn_candidates=a.nn_candidates)
-    res["setup"].update(weights=str(a.weights), weights_step=gen.step, psi=a.psi, gender_strength=gen.gender_strength)
+    res["setup"].update(weights=str(a.weights), weights_step=gen.step, psi=a.psi, gender_strength=gen.gender_strength,
+                        age_strength=gen.age_strength)
     if a.out_json:
         Path(a.out_json).write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))

@@ -180,6 +180,7 @@ def face_generator_onnx(g, opset: int = OPSET) -> bytes:
 
 
 def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, Any], float]:
+    from .face.gan import AGE_CENTER
     from .face.model import FaceModel
 
     model = FaceModel.load(entry.file, entry.sha256)
@@ -195,6 +196,9 @@ def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, An
         "cond_layout": FACE_COND_LAYOUT,
         "gender_strength": model.gender_strength,
         "female": "cond female = 0.5 + gender_strength * (persona female - 0.5); cond male = 1 - cond female",
+        "age_strength": model.age_strength,
+        "age_center_years": AGE_CENTER,
+        "age_presented": "age_n = clamp(c + age_strength * (age_n - c), -1, 1) with c = age_n of age_center_years",
         "age_n": "log1p(clamp(age_years, 0, 116)) / log1p(100) * 2 - 1",
         "z": "standard normal; the Python pipeline uses persona.json latent[4:132] * psi (psi 0.8)",
         "image": "RGB, NCHW, [-1, 1]; to uint8: round((clamp(x, -1, 1) + 1) * 127.5)",

@@ -35,7 +35,7 @@ def args_face_data() -> Path:
     return DEFAULT_FACE_DATA
 
 
-def ship_face(run: Path, gender_strength: float) -> dict:
+def ship_face(run: Path, gender_strength: float, age_strength: float) -> dict:
     from digitalhuman.face.data import load_split
     from digitalhuman.face.gan import FaceGANConfig, Generator
     from digitalhuman.face.train import export_generator, recalibrate_bn
@@ -50,13 +50,13 @@ def ship_face(run: Path, gender_strength: float) -> dict:
     hours = float(st["train_seconds"]) / 3600
     export_generator(g, mcfg, W / "face_generator.safetensors",
                      {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}",
-                      "gender_strength": f"{gender_strength:g}"})
+                      "gender_strength": f"{gender_strength:g}", "age_strength": f"{age_strength:g}"})
     return {"id": f"face-gan-r{mcfg.resolution}-s{int(st['step'])}", "file": "face_generator.safetensors",
             "kind": "face_generator", "trained_on": UTK, "licence": UTK_LICENCE,
             "architecture": f"conditional GAN {mcfg.resolution}x{mcfg.resolution} (G 4.4M params, BN), EMA generator with recalibrated BN, projection D, "
                             "non-saturating loss + lazy R1 (gamma 0.1), DiffAugment (color, translation), x-flip",
             "steps": int(st["step"]), "batch": cfg["batch"], "wall_hours_2_cpu_cores": round(hours, 2),
-            "gender_strength": gender_strength}
+            "gender_strength": gender_strength, "age_strength": age_strength}
 
 
 def set_age_strength(path: Path, k: float) -> None:
@@ -80,6 +80,8 @@ def main() -> None:
     ap.add_argument("--face-eval", type=Path)
     ap.add_argument("--gender-strength", type=float, default=1.0,
                     help="stored in the face weights: the generator is conditioned on 0.5 + s * (female - 0.5)")
+    ap.add_argument("--face-age-strength", type=float, default=1.0,
+                    help="stored in the face weights: the age code moves k times as far from the centre's")
     ap.add_argument("--voice-eval", type=Path)
     ap.add_argument("--voice-age-strength", type=float, default=None,
                     help="stored in the voice weights: the prior is asked for age 45 + k * (age - 45)")
@@ -90,7 +92,7 @@ def main() -> None:
     for m in models.values():
         m.pop("sha256", None)
     if args.face_run:
-        models["face"] = ship_face(args.face_run, args.gender_strength)
+        models["face"] = ship_face(args.face_run, args.gender_strength, args.face_age_strength)
     if args.face_eval:
         models["face"]["quality"] = json.loads(args.face_eval.read_text())
     if args.fusion_run:

@@ -224,7 +224,7 @@ def test_gender_strength_travels_with_the_weights(tmp_path):
     import torch
 
     from digitalhuman.checkpoint import CheckpointError, load_weights, save_weights
-    from digitalhuman.face.gan import FaceGANConfig, present_gender
+    from digitalhuman.face.gan import AGE_CENTER, FaceGANConfig, present_cond, present_gender
     from digitalhuman.face.model import FaceModel, load_generator
 
     src, _ = _tiny_generator_files(tmp_path)
@@ -232,20 +232,28 @@ def test_gender_strength_travels_with_the_weights(tmp_path):
     state["embed.weight"] = state["embed.weight"] * 50  # a random tiny G barely listens to its condition
     st, strong = tmp_path / "plain.safetensors", tmp_path / "strong.safetensors"
     save_weights(st, state, kind="face_generator", config=FaceGANConfig(**cfg))
-    save_weights(strong, state, kind="face_generator", config=FaceGANConfig(**cfg), extra={"gender_strength": "2"})
-    assert load_generator(strong)[1]["gender_strength"] == 2.0 and load_generator(st)[1]["gender_strength"] == 1.0
+    save_weights(strong, state, kind="face_generator", config=FaceGANConfig(**cfg),
+                 extra={"gender_strength": "2", "age_strength": "1.5"})
+    info = load_generator(strong)[1]
+    assert (info["gender_strength"], info["age_strength"]) == (2.0, 1.5)
+    assert load_generator(st)[1]["gender_strength"] == load_generator(st)[1]["age_strength"] == 1.0
     assert present_gender(np.array([0.0, 0.5, 1.0]), 2.0).tolist() == [-0.5, 0.5, 1.5]
+    c1 = present_cond(np.ones(3), np.array([AGE_CENTER, 55.0, 100.0]), np.zeros(3, np.int64))
+    c2 = present_cond(np.ones(3), np.array([AGE_CENTER, 55.0, 100.0]), np.zeros(3, np.int64), 2.0, 1.5)
+    assert torch.equal(c1[:, 3:], c2[:, 3:]) and c2[:, 1].tolist() == [1.5] * 3 and c2[:, 0].tolist() == [-0.5] * 3
+    assert abs(float(c2[0, 2] - c1[0, 2])) < 1e-6  # the centre stays
+    assert c1[1, 2] < c2[1, 2] < 1.0 and c2[2, 2] == 1.0  # older, within the code of age 100
 
-    female, age, race = np.array([0, 0.5, 1], np.float32), np.full(3, 40, np.float32), np.zeros(3, np.int64)
+    female, age, race = np.array([0, 0.5, 1], np.float32), np.full(3, AGE_CENTER, np.float32), np.zeros(3, np.int64)
     plain, boosted = generator_from_weights(st), generator_from_weights(strong)
     a, b = plain(female, age, race, 5), boosted(female, age, race, 5)
     assert np.array_equal(a[1], b[1]) and not np.array_equal(a[0], b[0]) and not np.array_equal(a[2], b[2])
-    # strength 2 on the plain weights is the same as the weights that carry it
-    assert np.array_equal(b, generator_from_weights(st, gender_strength=2.0)(female, age, race, 5))
+    # the strengths on the plain weights are the same as the weights that carry them
+    assert np.array_equal(b, generator_from_weights(st, gender_strength=2.0, age_strength=1.5)(female, age, race, 5))
     # and the pipeline's FaceModel presents it the same way
     z = np.random.Generator(np.random.PCG64(5)).standard_normal((3, 8), dtype=np.float32)
     m = FaceModel.load(strong)
-    assert m.gender_strength == 2.0
+    assert (m.gender_strength, m.age_strength) == (2.0, 1.5)
     assert np.array_equal(m.generate(z, female, age, race), b)
 
     bad = tmp_path / "bad.safetensors"

@@ -58,6 +58,22 @@ def present_gender(female: torch.Tensor | np.ndarray | float, strength: float):
     return 0.5 + strength * (female - 0.5)
 
 
+AGE_CENTER = 34.0  # median age of the adults in the face data
+
+
+def present_cond(female, age, race, gender_strength: float = 1.0, age_strength: float = 1.0) -> torch.Tensor:
+    """``make_cond`` for a persona as the shipped generator presents it: gender through
+    ``present_gender``; the age code moved ``age_strength`` times as far from ``AGE_CENTER``'s,
+    kept within the code of ages 0-100 (the data's range)."""
+    female = torch.as_tensor(np.asarray(female, np.float32))
+    c = make_cond(present_gender(female, gender_strength), torch.as_tensor(np.asarray(age, np.float32)),
+                  torch.as_tensor(race))
+    if age_strength != 1.0:
+        centre = float(age_to_unit(AGE_CENTER))
+        c[:, 2] = (centre + age_strength * (c[:, 2] - centre)).clamp(-1.0, 1.0)
+    return c
+
+
 def make_cond(female: torch.Tensor, age: torch.Tensor, race: torch.Tensor) -> torch.Tensor:
     """``female`` (B,) in [0,1], ``age`` (B,) years, ``race`` (B,) int in 0..4 or (B,5) weights -> (B, 8)."""
     female = torch.as_tensor(female, dtype=torch.float32)

@@ -8,14 +8,15 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_weights
-from .gan import RACES, FaceGANConfig, Generator, make_cond, present_gender
+from .gan import RACES, FaceGANConfig, Generator, present_cond
 
 
 class FaceModel:
-    def __init__(self, generator: Generator, gender_strength: float = 1.0):
+    def __init__(self, generator: Generator, gender_strength: float = 1.0, age_strength: float = 1.0):
         self.g = generator.eval()
         self.cfg = generator.cfg
         self.gender_strength = float(gender_strength)
+        self.age_strength = float(age_strength)
 
     @classmethod
     def load(cls, path: str | Path, expected_sha256: str | None = None) -> "FaceModel":
@@ -28,7 +29,7 @@ class FaceModel:
         except (TypeError, ValueError, RuntimeError) as e:
             reason = " ".join(str(e).split())[:200]  # one line
             raise CheckpointError(f"{Path(path).name}: does not fit this face generator ({reason})") from None
-        return cls(g, gender_strength_of(meta, path))
+        return cls(g, *strengths_of(meta, path))
 
     @torch.inference_mode()
     def generate(
@@ -41,14 +42,13 @@ class FaceModel:
     ) -> np.ndarray:
         """``code`` (B, z_dim) N(0,1) draws -> uint8 images (B, R, R, 3).
 
-        ``race`` may be a group name, an index, or (B, 5) soft weights (for blends). ``female`` in
-        [0, 1] is presented with the weights' ``gender_strength`` (``gan.present_gender``).
+        ``race`` may be a group name, an index, or (B, 5) soft weights (for blends). Gender and age
+        are presented with the weights' ``gender_strength`` and ``age_strength`` (``gan.present_cond``).
         """
         code = np.atleast_2d(np.asarray(code, np.float32))
         B = code.shape[0]
         assert code.shape[1] == self.cfg.z_dim, code.shape
-        female = present_gender(np.asarray(female, np.float32), self.gender_strength).astype(np.float32)
-        female_t = torch.as_tensor(np.broadcast_to(female, (B,)).copy())
+        female_t = torch.as_tensor(np.broadcast_to(np.asarray(female, np.float32), (B,)).copy())
         age_t = torch.as_tensor(np.broadcast_to(np.asarray(age, np.float32), (B,)).copy())
         if isinstance(race, str):
             race = RACES.index(race)
@@ -57,22 +57,25 @@ class FaceModel:
             race_t = torch.as_tensor(np.broadcast_to(race_arr.astype(np.int64), (B,)).copy())
         else:
             race_t = torch.as_tensor(race_arr.astype(np.float32))
-        c = make_cond(female_t, age_t, race_t)
+        c = present_cond(female_t, age_t, race_t, self.gender_strength, self.age_strength)
         x = self.g(torch.from_numpy(code) * psi, c)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def gender_strength_of(meta: dict, path: str | Path = "") -> float:
-    """``gender_strength`` from face weights' metadata (1.0 when absent), checked to be sane."""
+def strengths_of(meta: dict, path: str | Path = "") -> tuple[float, float]:
+    """``(gender_strength, age_strength)`` from face weights' metadata (1.0 when absent), checked."""
     from ..checkpoint import CheckpointError
 
-    try:
-        s = float(meta.get("gender_strength", 1.0))
-    except (TypeError, ValueError):
-        s = float("nan")
-    if not 0.5 <= s <= 5.0:
-        raise CheckpointError(f"{Path(path).name}: gender_strength {meta.get('gender_strength')!r} is outside 0.5..5")
-    return s
+    out = []
+    for key in ("gender_strength", "age_strength"):
+        try:
+            v = float(meta.get(key, 1.0))
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not 0.5 <= v <= 5.0:
+            raise CheckpointError(f"{Path(path).name}: {key} {meta.get(key)!r} is outside 0.5..5")
+        out.append(v)
+    return out[0], out[1]
 
 
 def load_generator(path: str | Path) -> tuple[Generator, dict]:
@@ -80,7 +83,8 @@ def load_generator(path: str | Path) -> tuple[Generator, dict]:
     with a ``card.json``, or a training ``checkpoint.pt`` (its EMA generator, rebuilt from the
     ``config.json`` beside it; its batch-norm statistics are the training ones, not recalibrated).
 
-    Returns ``(generator, info)``, info ``{"step", "gender_strength", "source"}`` (step may be None).
+    Returns ``(generator, info)``, info ``{"step", "gender_strength", "age_strength", "source"}``
+    (step may be None).
     For evaluation and benchmarks; the pipeline uses :meth:`FaceModel.load` (sha256 checked).
     """
     import json
@@ -98,14 +102,16 @@ def load_generator(path: str | Path) -> tuple[Generator, dict]:
     if path.suffix == ".safetensors":
         state, cfg, meta = load_weights(path, kind="face_generator")
         step = meta.get("steps")
-        strength = gender_strength_of(meta, path)
+        gender_strength, age_strength = strengths_of(meta, path)
     else:
         cfg_file = path.with_name("config.json")
         if not cfg_file.is_file():
             raise CheckpointError(f"{path.name}: no config.json beside it to rebuild the generator from")
         cfg = json.loads(cfg_file.read_text())["model"]
         ckpt = load_training_checkpoint(path)
-        state, step, strength = ckpt["G_ema"], ckpt.get("step"), 1.0
+        state, step = ckpt["G_ema"], ckpt.get("step")
+        gender_strength = age_strength = 1.0
     g = Generator(FaceGANConfig(**cfg)).eval()
     g.load_state_dict(state)
-    return g, {"step": None if step is None else int(step), "gender_strength": strength, "source": str(path)}
+    return g, {"step": None if step is None else int(step), "gender_strength": gender_strength,
+               "age_strength": age_strength, "source": str(path)}
