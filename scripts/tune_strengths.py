@@ -1,0 +1,113 @@
+"""Choose the face generator's ``gender_strength`` / ``age_strength`` (and see the voice's
+``age_strength``) on personas that no evaluation uses, with the outside judges.
+
+    python scripts/tune_strengths.py face --weights RUN/face_generator.safetensors \
+        [--gender 1,1.5,2,2.5] [--age 1,1.5,2] [--n 200]
+    python scripts/tune_strengths.py voice [--weights DIR] [--age 1,2,3] [--n 40]
+
+Face: ``n`` adults (ages uniform 18-80, half women, groups at random, psi 0.8, seed 12345), for each
+pair of strengths: judged gender = requested, Spearman rho of requested vs judged age, mean judged
+age. Voice: ``n`` personas (ages uniform 20-75, seeds 1000..), the fitted voice-age judge of
+``evaluate fusion``: Spearman rho of requested vs judged age and the median F0 by age. Needs the
+judges (``scripts/install-judges.sh``). Prints one line per setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def floats(s: str) -> list[float]:
+    return [float(x) for x in s.split(",")]
+
+
+def tune_face(a) -> None:
+    import torch
+    from scipy.stats import spearmanr
+
+    from digitalhuman.evaluate_faces import FaceJudges, generator_from_weights, to_judge_size
+
+    judges = FaceJudges()
+    rng = np.random.Generator(np.random.PCG64(12345))
+    age = rng.uniform(18, 80, a.n).astype(np.float32)
+    female = (np.arange(a.n) % 2).astype(np.float32)
+    race = rng.integers(0, 5, a.n)
+    for gs in floats(a.gender):
+        for ags in floats(a.age):
+            gen = generator_from_weights(a.weights, psi=0.8, gender_strength=gs, age_strength=ags)
+            with torch.inference_mode():
+                imgs = gen(female, age, race, seed=12345)
+            pf, ja = judges.judge_age_gender(to_judge_size(imgs))
+            ok = np.isfinite(pf)
+            right = (pf[ok] >= 0.5) == (female[ok] == 1)
+            print(f"face gender_strength {gs:g} age_strength {ags:g}: gender {right.mean():.3f} "
+                  f"(women {right[female[ok] == 1].mean():.3f}, men {right[female[ok] == 0].mean():.3f}), "
+                  f"age rho {spearmanr(age, ja, nan_policy='omit').statistic:.3f}, judged age mean "
+                  f"{np.nanmean(ja):.1f}", flush=True)
+    judges.close()
+
+
+def tune_voice(a) -> None:
+    from scipy.stats import spearmanr
+
+    from digitalhuman.evaluate_fusion import LINES, fit_voice_judges, mean_embedding
+    from digitalhuman.evaluate_voices import VoiceJudges, log_f0
+    from digitalhuman.pipeline import PersonaPipeline
+
+    _, age_judge, fig = fit_voice_judges(a.data, a.cache_dir)
+    print(f"voice age judge, held-out speakers: rho {fig['age_judge_holdout_spearman']:.3f}", flush=True)
+    vj = VoiceJudges(1)
+    pipe = PersonaPipeline.from_pretrained(a.weights, face=False)
+    rng = np.random.Generator(np.random.PCG64(3))
+    ages = rng.uniform(20, 75, a.n)
+    women = np.arange(a.n) % 2 == 1
+    for k in floats(a.age):
+        pipe.voice.vae.age_strength = k
+        judged, f0 = [], []
+        for i in range(a.n):
+            p = pipe(1000 + i, gender="female" if women[i] else "male", age=float(ages[i]), lines=LINES, face=False)
+            emb = np.stack([vj.embed(ln.audio, ln.sample_rate) for ln in p.lines])
+            lf = np.nanmean([log_f0(ln.audio, ln.sample_rate) for ln in p.lines])
+            judged.append(float(age_judge.years(mean_embedding(emb)[None], np.array([lf]))[0]))
+            f0.append(p.voice["f0_hz"])
+        judged, f0 = np.array(judged), np.array(f0)
+        rho = lambda m: spearmanr(ages[m], judged[m]).statistic  # noqa: E731
+        young, old = ages < 40, ages > 60
+        print(f"voice age_strength {k:g}: age rho {rho(np.ones(a.n, bool)):.3f} (men {rho(~women):.3f}, "
+              f"women {rho(women):.3f}); median F0 women <40/>60 {np.median(f0[women & young]):.0f}/"
+              f"{np.median(f0[women & old]):.0f} Hz, men {np.median(f0[~women & young]):.0f}/"
+              f"{np.median(f0[~women & old]):.0f} Hz", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    f = sub.add_parser("face")
+    f.add_argument("--weights", required=True, help="face_generator.safetensors, a weights folder or checkpoint.pt")
+    f.add_argument("--gender", default="1,1.5,2,2.5")
+    f.add_argument("--age", default="1,1.5,2")
+    f.add_argument("--n", type=int, default=200)
+    v = sub.add_parser("voice")
+    v.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
+    v.add_argument("--age", default="1,2,3")
+    v.add_argument("--n", type=int, default=40)
+    v.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "commonvoice61"))
+    v.add_argument("--cache-dir", default=None)
+    a = ap.parse_args()
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    tune_face(a) if a.what == "face" else tune_voice(a)
+
+
+if __name__ == "__main__":
+    main()
