@@ -83,6 +83,9 @@ def main() -> None:
     ap.add_argument("--face-age-strength", type=float, default=1.0,
                     help="stored in the face weights: the age code moves k times as far from the centre's")
     ap.add_argument("--voice-eval", type=Path)
+    ap.add_argument("--fusion-eval", type=Path, help="JSON of digitalhuman evaluate fusion (its checks go in the card)")
+    ap.add_argument("--face-note", help="how the face strengths were chosen (text for the card)")
+    ap.add_argument("--voice-note", help="how the voice age strength was chosen (text for the card)")
     ap.add_argument("--voice-age-strength", type=float, default=None,
                     help="stored in the voice weights: the prior is asked for age 45 + k * (age - 45)")
     args = ap.parse_args()
@@ -116,6 +119,14 @@ def main() -> None:
     if args.voice_age_strength is not None:
         set_age_strength(W / "voice_vae.safetensors", args.voice_age_strength)
         models["voice"]["age_strength"] = args.voice_age_strength
+    if args.face_note:
+        models["face"]["presentation_note"] = args.face_note
+    if args.voice_note:
+        models["voice"]["presentation_note"] = args.voice_note
+    if args.fusion_eval:
+        res = json.loads(args.fusion_eval.read_text())
+        models["fusion"]["quality"] = {"command": "digitalhuman evaluate fusion", "checks": res["checks"],
+                                       "notes": res.get("notes", {})}
     if args.voice_eval:
         models["voice"]["quality"] = json.loads(args.voice_eval.read_text())
     if args.renderer:
