@@ -114,7 +114,10 @@ def fuse(prior: TraitPrior, latent: np.ndarray, **constraints: Any) -> Codes:
     return Codes(traits, latent[SL_FACE].copy(), latent[SL_VOICE].copy(), latent[SL_STYLE].copy())
 
 
-def sibling_latent(latent: np.ndarray, k: int, resemblance: float = 0.7) -> np.ndarray:
+SIBLING_RESEMBLANCE = 0.8  # share of the face/voice code variance relatives have in common
+
+
+def sibling_latent(latent: np.ndarray, k: int, resemblance: float = SIBLING_RESEMBLANCE) -> np.ndarray:
     """Latent of family member ``k``: shares ``resemblance`` of the variance of face and voice codes.
 
     Trait draws (gender, age, presentation) are fresh, the appearance group draw is kept

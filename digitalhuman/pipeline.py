@@ -244,21 +244,25 @@ class PersonaPipeline:
         return self.render(blend_latent(a.latent, b.latent, t), traits, lines, seed=a.seed,
                            origin={"blend": {"a": a.seed, "b": b.seed, "t": t}})
 
-    def sibling(self, persona: Persona, k: int, lines: Sequence[str] = (), resemblance: float = 0.7,
+    def sibling(self, persona: Persona, k: int, lines: Sequence[str] = (), resemblance: float | None = None,
                 gender: str | None = "same") -> Persona:
-        """Family member ``k`` (1, 2, ...): shares much of the face and voice codes and the group,
-        and is within 6 years of the persona's age.
+        """Family member ``k`` (1, 2, ...): shares ``resemblance`` (default 0.8) of the variance of
+        the face and voice codes, and the group, and is within 6 years of the persona's age.
 
         ``gender``: ``"same"`` (default) the persona's, ``"female"`` / ``"male"`` that one, ``None``
         drawn from the trait prior as a new persona's is (brothers and sisters at random).
         """
-        from .fusion import SL_TRAITS, _phi, sibling_latent
+        from .fusion import SIBLING_RESEMBLANCE, SL_TRAITS, _phi, sibling_latent
 
         if gender == "same":
             gender = persona.traits["gender"]
         elif gender is not None and gender not in ("female", "male"):
             raise PersonaError(f"gender must be 'same', 'female', 'male' or None, got {gender!r}")
-        lat = sibling_latent(persona.latent, k, resemblance)
+        if resemblance is None:
+            resemblance = SIBLING_RESEMBLANCE
+        if not (isinstance(resemblance, (int, float)) and 0.0 <= resemblance <= 1.0):
+            raise PersonaError(f"resemblance must be within [0, 1], got {resemblance!r}")
+        lat = sibling_latent(persona.latent, k, float(resemblance))
         u = _phi(lat[SL_TRAITS])
         constraints = {"race": persona.traits.get("race")} | ({"gender": gender} if gender else {})
         traits = fuse(self._need("fusion"), lat, **constraints).traits
