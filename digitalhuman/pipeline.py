@@ -80,6 +80,15 @@ def write_card(folder: str | Path, models: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+def _group_weights(race: str | None) -> np.ndarray:
+    """One-hot (5,) appearance group of the face generator (``None``: the default, white)."""
+    from .fusion import RACES
+
+    w = np.zeros(len(RACES), np.float32)
+    w[RACES.index(race or "white")] = 1.0
+    return w
+
+
 def _check_image(image: np.ndarray) -> np.ndarray:
     img = np.asarray(image)
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 16 \
@@ -170,16 +179,20 @@ class PersonaPipeline:
 
     def render(self, latent: np.ndarray, traits: dict[str, Any], lines: Sequence[str] = (), *, seed: int = 0,
                origin: dict[str, Any] | None = None, face: bool = True, voice: bool = True,
-               face_image: np.ndarray | None = None) -> Persona:
-        """Build a persona from a latent and explicit traits (used by blends, siblings, from-face ...)."""
+               face_image: np.ndarray | None = None, face_groups: np.ndarray | None = None) -> Persona:
+        """Build a persona from a latent and explicit traits (used by blends, siblings, from-face ...).
+
+        ``face_groups``: (5,) weights of the appearance groups for the face instead of
+        ``traits["race"]`` alone (a blend's face mixes its two groups)."""
         from .fusion import SL_FACE, SL_STYLE, SL_VOICE
 
         latent = np.asarray(latent, np.float64)
         used = ["fusion"]
         img = face_image
         if face and img is None:
-            img = self._need("face").generate(latent[SL_FACE][None], traits["female"], traits["age"],
-                                              traits.get("race") or "white", psi=self.psi)[0]
+            group = (traits.get("race") or "white") if face_groups is None else np.asarray(face_groups)[None]
+            img = self._need("face").generate(latent[SL_FACE][None], traits["female"], traits["age"], group,
+                                              psi=self.psi)[0]
             used.append("face")
         params: dict[str, float] = {}
         if voice:
@@ -241,7 +254,8 @@ class PersonaPipeline:
         traits = {"gender": "female" if female >= 0.5 else "male", "female": round(female, 4),
                   "age": round((1 - t) * a.traits["age"] + t * b.traits["age"], 2),
                   "race": (a if t < 0.5 else b).traits.get("race")}
-        return self.render(blend_latent(a.latent, b.latent, t), traits, lines, seed=a.seed,
+        groups = (1 - t) * _group_weights(a.traits.get("race")) + t * _group_weights(b.traits.get("race"))
+        return self.render(blend_latent(a.latent, b.latent, t), traits, lines, seed=a.seed, face_groups=groups,
                            origin={"blend": {"a": a.seed, "b": b.seed, "t": t}})
 
     def sibling(self, persona: Persona, k: int, lines: Sequence[str] = (), resemblance: float | None = None,

@@ -38,6 +38,11 @@ def test_blend_sibling_aged(pipe):
     mid = pipe.blend(a, b, 0.5)
     assert 45 <= mid.traits["age"] <= 55 and mid.origin["blend"] == {"a": 10, "b": 11, "t": 0.5}
     assert np.array_equal(pipe.blend(a, b, 0.0).face, a.face)
+    c, d = pipe(seed=12, race="asian"), pipe(seed=13, race="black")
+    half = pipe.blend(c, d, 0.5)  # the face mixes the two groups; traits name the one of b from t = 0.5
+    assert half.traits["race"] == "black"
+    assert not np.array_equal(half.face, pipe.render(half.latent, half.traits, voice=False).face)
+    assert np.array_equal(pipe.blend(c, d, 1.0).face, pipe.render(pipe.blend(c, d, 1.0).latent, d.traits, voice=False).face)
     with pytest.raises(PersonaError):
         pipe.blend(a, b, 1.5)
     s1, s2 = pipe.sibling(a, 1), pipe.sibling(a, 2)
