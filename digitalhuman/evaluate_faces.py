@@ -476,12 +476,13 @@ def main(argv: list[str] | None = None) -> int:
         epilog="example: python -m digitalhuman.evaluate_faces --weights runs/00000-face-r64/checkpoint.pt "
                "--real ../shared/data/utkface128 --n 500 --out-json face_eval.json --cache-dir cache/",
     )
-    ap.add_argument("--weights", required=True, help="face_generator.safetensors or a training checkpoint.pt")
+    ap.add_argument("--weights", default=None,
+                    help="face_generator.safetensors, a weights folder or a training checkpoint.pt (default: the shipped weights)")
     ap.add_argument("--real", default=str(DEFAULT_FACE_DATA), help="labelled face folder (hold-out split = real reference)")
     ap.add_argument("--train", default=None, help="face folder whose train split is searched for copies (default: --real)")
     ap.add_argument("--n", type=int, default=500, help="generated faces (default 500)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--psi", type=float, default=1.0, help="truncation (1 = none)")
+    ap.add_argument("--psi", type=float, default=None, help="truncation (1 = none; default: the pipeline's, 0.8)")
     ap.add_argument("--gender-strength", type=float, default=None,
                     help="present the requested gender with this strength (default: the weights' own, as the pipeline)")
     ap.add_argument("--age-strength", type=float, default=None,
@@ -501,6 +502,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: {INSTALL_HINT} (missing: {', '.join(missing)})", file=sys.stderr)
         return 2
+    from .pipeline import DEFAULT_PSI, WEIGHTS_DIR
+
+    a.weights = a.weights or str(WEIGHTS_DIR)
+    a.psi = DEFAULT_PSI if a.psi is None else a.psi
     gen = generator_from_weights(a.weights, psi=a.psi, gender_strength=a.gender_strength, age_strength=a.age_strength)
     res = evaluate_faces(gen, n=a.n, real_dir=a.real, train_dir=a.train, seed=a.seed, out_json=a.out_json,
                          progress=not a.quiet, cache_dir=a.cache_dir, train_subset=a.train_subset,
