@@ -4,13 +4,8 @@ import asyncio
 import base64
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -21,6 +16,7 @@ from digitalhuman.persona import VISEMES
 from digitalhuman.pipeline import PersonaPipeline
 from digitalhuman.server import create_app, is_loopback
 from digitalhuman.voice.limits import MAX_TEXT_CHARS
+from tests.service_proc import free_port, running_service
 
 BAD_SEEDS = [-1, 2**64, "x", 1.5, True, None]
 
@@ -259,64 +255,35 @@ def test_create_app_checks_its_arguments(pipe):
 
 
 # ------------------------------------------------------------------------------ the real service
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_service_with_uvicorn(tiny_weights, tmp_path):
     port = free_port()
     code = (f"from digitalhuman.server import serve; "
             f"serve(port={port}, weights={str(tiny_weights)!r}, log_level='warning')")
-    log = open(tmp_path / "server.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=Path(__file__).resolve().parents[1], env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base, timeout=60) as c:
-            deadline = time.monotonic() + 90
-            while True:
-                assert proc.poll() is None, (tmp_path / "server.log").read_text()
-                try:
-                    if c.get("/health").json() == {"status": "ok"}:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "service did not come up"
-                time.sleep(0.2)
+    with running_service(code, port, tmp_path / "server.log"), httpx.Client(base_url=base, timeout=60) as c:
+        r = c.post("/personas", json={"seed": 11, "age": 35, "lines": ["Hello there, traveller."]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        face = c.get(body["face_url"])
+        assert face.status_code == 200 and face.content[:8] == b"\x89PNG\r\n\x1a\n"
+        wav = c.get(body["audio_urls"][0])
+        assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
+        check_wav(wav.content)
+        line = body["persona"]["lines"][0]
+        check_visemes(line["visemes"], line["duration_s"])
+        assert len({v["viseme"] for v in line["visemes"]}) > 4
+        js = c.post("/personas/11/say.json", json={"text": "Hello there, traveller.", "age": 35}).json()
+        assert base64.b64decode(js["audio_base64"]) == wav.content
 
-            r = c.post("/personas", json={"seed": 11, "age": 35, "lines": ["Hello there, traveller."]})
-            assert r.status_code == 200, r.text
-            body = r.json()
-            face = c.get(body["face_url"])
-            assert face.status_code == 200 and face.content[:8] == b"\x89PNG\r\n\x1a\n"
-            wav = c.get(body["audio_urls"][0])
-            assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
-            check_wav(wav.content)
-            line = body["persona"]["lines"][0]
-            check_visemes(line["visemes"], line["duration_s"])
-            assert len({v["viseme"] for v in line["visemes"]}) > 4
-            js = c.post("/personas/11/say.json", json={"text": "Hello there, traveller.", "age": 35}).json()
-            assert base64.b64decode(js["audio_base64"]) == wav.content
-
-            for seed in BAD_SEEDS[:3]:
-                check_error(c.post("/personas", json={"seed": seed}), 422, "seed")
-            check_error(c.get(f"/personas/{2**64}/face.png"), 422, "seed")
-            check_error(c.post("/personas/1/say", json={"text": "a" * (MAX_TEXT_CHARS + 1)}), 422, "2000")
-            check_error(c.get("/no/such/route"), 404)
-            check_error(c.post("/personas", content=b"{oops", headers={"content-type": "application/json"}), 422,
-                        "JSON")
-            check_error(c.post("/personas", content=b" " * 70_000, headers={"content-type": "application/json"}), 413)
-            assert c.get("/health").json() == {"status": "ok"}  # still serving after the errors
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        for seed in BAD_SEEDS[:3]:
+            check_error(c.post("/personas", json={"seed": seed}), 422, "seed")
+        check_error(c.get(f"/personas/{2**64}/face.png"), 422, "seed")
+        check_error(c.post("/personas/1/say", json={"text": "a" * (MAX_TEXT_CHARS + 1)}), 422, "2000")
+        check_error(c.get("/no/such/route"), 404)
+        check_error(c.post("/personas", content=b"{oops", headers={"content-type": "application/json"}), 422,
+                    "JSON")
+        check_error(c.post("/personas", content=b" " * 70_000, headers={"content-type": "application/json"}), 413)
+        assert c.get("/health").json() == {"status": "ok"}  # still serving after the errors
     assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 

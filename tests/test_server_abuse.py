@@ -3,24 +3,17 @@ send their headers, trickle them, trickle a body, or never read their answer. Th
 answering ``/health`` and real requests, drop the slow ones on its deadlines, and stay bounded."""
 
 import asyncio
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.service_proc import free_port, running_service
+
 HEAD_TIMEOUT = 2.0
 BODY_TIMEOUT = 3.0
 SILENT, TRICKLE_HEAD, TRICKLE_BODY, NO_READ = 60, 60, 20, 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -104,23 +97,10 @@ def test_slow_clients_do_not_stop_the_service(tiny_weights, tmp_path):
             f"s.HeadTimeoutH11Protocol.timeout = {HEAD_TIMEOUT}; "
             f"s.serve(port={port}, weights={str(tiny_weights)!r}, body_timeout={BODY_TIMEOUT}, log_level='warning')")
     log_path = tmp_path / "server.log"
-    log = open(log_path, "w+")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=Path(__file__).resolve().parents[1], env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
     sockets = []
     try:
-        with httpx.Client(base_url=base, timeout=60) as c:
-            deadline = time.monotonic() + 90
-            while True:
-                assert proc.poll() is None, log_path.read_text()
-                try:
-                    if c.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "service did not come up"
-                time.sleep(0.2)
+        with running_service(code, port, log_path) as proc, httpx.Client(base_url=base, timeout=60) as c:
             text = "The+mines+are+cursed,+they+say.+" * 8
             assert c.get(f"/personas/5/say.wav?text={text}").status_code == 200  # the same work once, to compare
             rss_before = peak_rss_mb(proc.pid)
@@ -161,11 +141,4 @@ def test_slow_clients_do_not_stop_the_service(tiny_weights, tmp_path):
     finally:
         for s in sockets:
             s.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
     assert "Traceback" not in log_path.read_text()
