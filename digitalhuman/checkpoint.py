@@ -139,6 +139,18 @@ def load_weights(
     return tensors, config, meta
 
 
+def meta_float(meta: dict[str, Any], key: str, path: str | os.PathLike, default: float = 1.0,
+               lo: float = 0.5, hi: float = 5.0) -> float:
+    """A number from weights' metadata (``default`` when absent), refused unless within ``lo..hi``."""
+    try:
+        v = float(meta.get(key, default))
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not lo <= v <= hi:  # NaN fails too
+        raise CheckpointError(f"{Path(path).name}: {key} {meta.get(key)!r} is outside {lo:g}..{hi:g}")
+    return v
+
+
 def save_training_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Save a resumable training state (tensors, numbers, strings only) atomically."""
     import torch

@@ -494,15 +494,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
-    if a.threads:
-        import torch
-
-        torch.set_num_threads(a.threads)
-    missing = judges_missing()
-    if missing:
-        print(f"error: {INSTALL_HINT} (missing: {', '.join(missing)})", file=sys.stderr)
-        return 2
+    from .evaluate_cli import prepare
     from .pipeline import DEFAULT_PSI, WEIGHTS_DIR
+
+    code = prepare(a.threads, judges_missing(), INSTALL_HINT)
+    if code is not None:
+        return code
 
     a.weights = a.weights or str(WEIGHTS_DIR)
     a.psi = DEFAULT_PSI if a.psi is None else a.psi

@@ -885,25 +885,15 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     size = QUICK if a.quick else FULL
     pick = lambda v, k: size[k] if v is None else v  # noqa: E731
-    missing = judges_missing()
-    if missing:
-        print(f"error: {INSTALL_HINT} (missing: {', '.join(missing)})", file=sys.stderr)
-        return 2
-    from .pipeline import ModelNotAvailable
+    from .evaluate_cli import prepare, run_and_report
 
-    try:
-        res = evaluate_fusion(a.weights, pick(a.n, "n"), pick(a.families, "families"), pick(a.pairs, "pairs"),
-                              pick(a.constrained, "constrained"), pick(a.real_faces, "real_faces"),
-                              pick(a.real_voices, "real_voices"), a.face_data, a.voice_data, a.seed, a.cache_dir,
-                              a.workers, a.out_json, not a.quiet)
-    except (ModelNotAvailable, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_table(res))
-    if a.out_json:
-        print(f"wrote {a.out_json}")
-    return 0
-
+    code = prepare(0, judges_missing(), INSTALL_HINT)  # threads: one per worker process, set there
+    if code is not None:
+        return code
+    return run_and_report(lambda: evaluate_fusion(
+        a.weights, pick(a.n, "n"), pick(a.families, "families"), pick(a.pairs, "pairs"),
+        pick(a.constrained, "constrained"), pick(a.real_faces, "real_faces"), pick(a.real_voices, "real_voices"),
+        a.face_data, a.voice_data, a.seed, a.cache_dir, a.workers, a.out_json, not a.quiet), format_table, a.out_json)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -830,27 +830,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-determinism", action="store_true", help="skip the two-process check")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
-    if a.threads:
-        import torch
+    from .evaluate_cli import prepare, run_and_report
 
-        torch.set_num_threads(a.threads)
-    missing = judges_missing()
-    if missing:
-        print(f"error: {INSTALL_HINT} (missing: {', '.join(missing)})", file=sys.stderr)
-        return 2
-    from .pipeline import ModelNotAvailable
-
-    try:
-        res = evaluate_voices(a.weights, a.personas, a.lines, a.data, a.seed, a.out_json, a.wav_dir, a.cache_dir,
-                              a.threads, not a.no_determinism, not a.quiet)
-    except (ModelNotAvailable, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_table(res))
-    if a.out_json:
-        print(f"wrote {a.out_json}")
-    return 0
-
+    code = prepare(a.threads, judges_missing(), INSTALL_HINT)
+    if code is not None:
+        return code
+    return run_and_report(lambda: evaluate_voices(a.weights, a.personas, a.lines, a.data, a.seed, a.out_json,
+                                                  a.wav_dir, a.cache_dir, a.threads, not a.no_determinism,
+                                                  not a.quiet), format_table, a.out_json)
 
 if __name__ == "__main__":
     sys.exit(main())

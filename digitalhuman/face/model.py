@@ -64,18 +64,9 @@ class FaceModel:
 
 def strengths_of(meta: dict, path: str | Path = "") -> tuple[float, float]:
     """``(gender_strength, age_strength)`` from face weights' metadata (1.0 when absent), checked."""
-    from ..checkpoint import CheckpointError
+    from ..checkpoint import meta_float
 
-    out = []
-    for key in ("gender_strength", "age_strength"):
-        try:
-            v = float(meta.get(key, 1.0))
-        except (TypeError, ValueError):
-            v = float("nan")
-        if not 0.5 <= v <= 5.0:
-            raise CheckpointError(f"{Path(path).name}: {key} {meta.get(key)!r} is outside 0.5..5")
-        out.append(v)
-    return out[0], out[1]
+    return meta_float(meta, "gender_strength", path), meta_float(meta, "age_strength", path)
 
 
 def load_generator(path: str | Path) -> tuple[Generator, dict]:

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoint import CheckpointError, load_weights
+from ..checkpoint import CheckpointError, load_weights, meta_float
 from .features import FEATURE_NAMES
 
 KIND = "voice_vae"
@@ -218,12 +218,7 @@ class VoiceVAE(nn.Module):
 def load_voice_vae(path: str | Path, expected_sha256: str | None = None) -> VoiceVAE:
     """Rebuild a ``VoiceVAE`` from a ``voice_vae`` safetensors file (config in its metadata)."""
     tensors, config, meta = load_weights(path, kind=KIND, expected_sha256=expected_sha256)
-    try:
-        age_strength = float(meta.get("age_strength", 1.0))
-    except (TypeError, ValueError):
-        age_strength = float("nan")
-    if not 0.5 <= age_strength <= 5.0:
-        raise CheckpointError(f"{Path(path).name}: age_strength {meta.get('age_strength')!r} is outside 0.5..5")
+    age_strength = meta_float(meta, "age_strength", path)
     try:
         cfg = VoiceVAEConfig.from_dict(config)
     except (TypeError, ValueError, KeyError) as e:
