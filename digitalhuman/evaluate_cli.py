@@ -2,8 +2,39 @@
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+
+def missing_modules(names: Iterable[str]) -> list[str]:
+    """The import names among ``names`` that are not installed (empty when all are)."""
+    missing = []
+    for m in names:
+        try:
+            if importlib.util.find_spec(m) is None:
+                missing.append(m)
+        except (ImportError, ValueError):  # ValueError: sys.modules[m] is None
+            missing.append(m)
+    return missing
+
+
+def jsonable(d: Any) -> Any:
+    """``d`` with numpy values as Python ones, string keys, and NaN/inf as None (strict JSON)."""
+    if isinstance(d, dict):
+        return {str(k): jsonable(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [jsonable(v) for v in d]
+    if isinstance(d, np.ndarray):
+        return jsonable(d.tolist())
+    if isinstance(d, (np.floating, np.integer, np.bool_)):
+        d = d.item()
+    if isinstance(d, float) and not math.isfinite(d):
+        return None
+    return d
 
 
 def prepare(threads: int, missing: list[str], install_hint: str) -> int | None:

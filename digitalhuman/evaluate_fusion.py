@@ -62,6 +62,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .evaluate_cli import jsonable
 from .face.data import DEFAULT_FACE_DATA, is_holdout, read_labels
 
 try:
@@ -312,20 +313,6 @@ def format_table(res: dict) -> str:
     out.append("")
     out += [f"  {k}: {v}" for k, v in res.get("notes", {}).items()]
     return "\n".join(out)
-
-
-def _jsonable(d):
-    if isinstance(d, dict):
-        return {str(k): _jsonable(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_jsonable(v) for v in d]
-    if isinstance(d, np.ndarray):
-        return _jsonable(d.tolist())
-    if isinstance(d, (np.floating, np.integer, np.bool_)):
-        d = d.item()
-    if isinstance(d, float) and not math.isfinite(d):
-        return None
-    return d
 
 
 # ---------------------------------------------------------------------------- judges
@@ -827,7 +814,7 @@ def evaluate_fusion(
                        f"y ({jf['holdout_clips']} clips of {jf['holdout_speakers']} speakers)")
     secs["total"] = time.perf_counter() - t_all
     notes["runtime"] = f"{secs['total'] / 60:.1f} min with {workers} worker(s)"
-    result = _jsonable({
+    result = jsonable({
         "checks": check_rows(checks),
         "figures": {k: sec["summary"] for k, sec in sections.items()},
         "judges": judge_fig,

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -75,6 +74,7 @@ from typing import Sequence
 import numpy as np
 
 from .eval_lines import EVAL_LINES
+from .evaluate_cli import jsonable, missing_modules
 
 DEFAULT_VOICE_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "commonvoice61"
 JUDGE_SR = 16_000  # Whisper, DNSMOS, resemblyzer
@@ -299,29 +299,10 @@ def check_rows(figures: dict) -> list[dict]:
     return rows
 
 
-def _finite_or_none(d):
-    if isinstance(d, dict):
-        return {k: _finite_or_none(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_finite_or_none(v) for v in d]
-    if isinstance(d, (np.floating, np.integer, np.bool_)):
-        d = d.item()
-    if isinstance(d, float) and not math.isfinite(d):
-        return None
-    return d
-
-
 # ---------------------------------------------------------------------------- judges
 def judges_missing() -> list[str]:
     """Import names of the voice judges that are not installed (empty when all are)."""
-    missing = []
-    for m in JUDGE_MODULES:
-        try:
-            if importlib.util.find_spec(m) is None:
-                missing.append(m)
-        except (ImportError, ValueError):  # ValueError: sys.modules[m] is None
-            missing.append(m)
-    return missing
+    return missing_modules(JUDGE_MODULES)
 
 
 def resample(audio: np.ndarray, sr: int, target: int) -> np.ndarray:
@@ -747,7 +728,7 @@ def evaluate_voices(
     for r, i in zip(j_rows, used):
         r["line"] = int(i)
     secs["total"] = time.perf_counter() - t_all
-    result = _finite_or_none({
+    result = jsonable({
         "personas": persona_fig,
         "joe": joe_fig,
         "real_holdout": real_fig,
