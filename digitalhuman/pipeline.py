@@ -105,8 +105,10 @@ def text_rng(latent: np.ndarray, text: str, salt: str = "line") -> np.random.Gen
 
 class PersonaPipeline:
     def __init__(self, face=None, voice=None, prior: TraitPrior | None = None,
-                 models: dict[str, ModelEntry] | None = None, psi: float = DEFAULT_PSI, attributes=None):
+                 models: dict[str, ModelEntry] | None = None, psi: float = DEFAULT_PSI, attributes=None,
+                 source: Path | None = None):
         self.attributes = attributes
+        self.source = source  # the weights folder the models came from (named in errors)
         self.face = face
         self.voice = voice
         self.prior = prior
@@ -145,14 +147,16 @@ class PersonaPipeline:
             from .face.attributes import load_attributes
 
             attributes = load_attributes(entries["face_attributes"].file, sha(entries["face_attributes"]))
-        return cls(face_model, voice_model, prior, entries, attributes=attributes)
+        folder = Path(path) if path is not None else WEIGHTS_DIR
+        return cls(face_model, voice_model, prior, entries, attributes=attributes, source=folder)
 
     def _need(self, what: str):
         model = {"face": self.face, "voice": self.voice, "fusion": self.prior,
                  "face_attributes": self.attributes}[what]
         if model is None:
+            where = f"{self.source}/{CARD_FILE}" if self.source is not None else "the models given to PersonaPipeline"
             raise ModelNotAvailable(
-                f"no trained {what} model shipped yet (looked in {WEIGHTS_DIR if not self.models else 'the given weights folder'}); "
+                f"no trained {what} model (looked in {where}); "
                 f"train one with `digitalhuman train {what}` or install a release with weights"
             )
         return model

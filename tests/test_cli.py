@@ -64,7 +64,7 @@ def test_runtime_errors(tmp_path, tiny_weights_no_voice, capsys):
         (w + ["batch", "--seeds", "0-1", "--no-voice", "--out", str(tmp_path / "junk")], "not a previous batch"),
         (w + ["say", "--persona", str(tmp_path / "nope"), "--text", "hi"], "not found"),
         (["--weights", str(tmp_path / "empty"), "create", "--seed", "1", "--out", str(tmp_path / "c")],
-         "no trained fusion model"),
+         f"no trained fusion model (looked in {tmp_path / 'empty'}/card.json)"),
     ]
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "persona.json").write_text("{not json")
