@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--out", type=Path, required=True)
     tv.add_argument("--resume", action="store_true")
     tv.add_argument("--cache", type=Path, help="folder to cache extracted voice features in")
+    tv.add_argument("--epochs", type=_positive_int, help="stop at this many epochs (default 300)")
     sv = sub.add_parser("serve", help="HTTP service (loopback by default; docs/http.md)")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=_port, default=8080)
@@ -355,7 +356,7 @@ def cmd_train(args) -> int:
         from .voice.train import train_voice
 
         run = train_voice(str(args.data), str(args.out), resume=args.resume,
-                          cache_dir=str(args.cache) if args.cache else None)
+                          cache_dir=str(args.cache) if args.cache else None, epochs=args.epochs)
     else:
         from .train_fusion import train_fusion
 

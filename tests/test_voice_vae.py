@@ -173,6 +173,32 @@ def test_train_resume_is_exact(tmp_path):
     assert load_voice_vae(full / "voice_vae.safetensors").cfg == cfg.model
 
 
+def test_ddp_two_processes_train_and_export(tmp_path):
+    """``torchrun --nproc_per_node 2 -m digitalhuman train voice``: each rank on its own shard, rank 0
+    alone writes the run; the exported VAE loads, and its log has every epoch once."""
+    import os
+    import subprocess
+    import sys
+
+    data, cache = _fake_dataset(tmp_path)
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                        str(30500 + os.getpid() % 1000), "-m", "digitalhuman", "train", "voice", "--data", str(data),
+                        "--cache", str(cache), "--out", str(out), "--epochs", "3"],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    runs = list(out.iterdir())
+    assert len(runs) == 1, runs
+    st = load_training_checkpoint(runs[0] / "checkpoint.pt")
+    assert st["epoch"] == 3
+    m = load_voice_vae(runs[0] / "voice_vae.safetensors")
+    for k, v in m.state_dict().items():  # the exported weights are the trained ones (fp32 here)
+        torch.testing.assert_close(v.float(), st["model"][k].float())
+    assert [json.loads(ln)["epoch"] for ln in (runs[0] / "log.jsonl").read_text().splitlines()] == [3]
+    assert json.loads((runs[0] / "eval.json").read_text())["epochs"] == 3
+
+
 # ----------------------------------------------------------------------------- real data and shipped weights
 @pytest.mark.skipif(not (DATA / "clips.csv").is_file(), reason=f"Common Voice sample not found at {DATA}")
 def test_real_clips_give_finite_features():

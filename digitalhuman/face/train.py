@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import distributed
 from ..checkpoint import load_training_checkpoint, save_training_checkpoint, save_weights
 from ..runs import new_run_dir, latest_run_dir
 from .data import load_split
@@ -148,13 +148,7 @@ def export_generator(g_ema: Generator, cfg: FaceGANConfig, path: Path, extra: di
 
 def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | None = None,
           cache_dir: str | None = None, progress: bool = True) -> Path:
-    import torch.distributed as dist
-
-    ddp = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
-    rank, world = 0, 1
-    if ddp:
-        dist.init_process_group("gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
+    ddp, rank, world = distributed.setup()
 
     if resume:
         run = latest_run_dir(out, "face")
@@ -167,9 +161,7 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         cfg = cfg or FaceTrainConfig()
         run = new_run_dir(out, f"face-r{cfg.model.resolution}") if rank == 0 else None
         if ddp:
-            holder = [str(run) if run else None]
-            dist.broadcast_object_list(holder, src=0)
-            run = Path(holder[0])
+            run = Path(distributed.from_rank0(str(run) if run else None))
         if rank == 0:
             (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     torch.set_num_threads(max(1, cfg.threads // world))
@@ -300,8 +292,7 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
     if old_term is not None:
         signal.signal(signal.SIGTERM, old_term)
     if ddp:
-        dist.barrier()
-        dist.destroy_process_group()
+        distributed.teardown()
     return run
 
 

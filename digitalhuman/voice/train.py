@@ -6,6 +6,10 @@ A run lives in a numbered folder ``OUT/00002-voice`` holding ``config.json`` (re
 (the inference weights). 10% of the *speakers* (fixed by a hash of ``speaker_id``) are never
 trained on. With ``split="dev"`` those speakers are left out altogether and another 10% of the
 rest is used for evaluation, so options can be tuned without looking at the test speakers.
+
+Under ``torchrun --nproc_per_node N`` each process trains on its own shard of the training clips
+with DistributedDataParallel (gloo on CPU); the global batch and the number of steps per epoch stay
+those of one process, and rank 0 alone logs, checkpoints, evaluates and exports.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import distributed
 from ..checkpoint import load_training_checkpoint, save_training_checkpoint, save_weights
 from ..runs import latest_run_dir, new_run_dir
 from .features import ENV_SLICE, extract_dataset
@@ -80,23 +85,41 @@ def _trait_counts(gender: np.ndarray, age: np.ndarray, grid: tuple[float, ...]) 
 
 
 def train_voice(data_dir: str | Path, out: str | Path, resume: bool = False, cfg: VoiceTrainConfig | None = None,
-                cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True) -> Path:
+                cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True,
+                epochs: int | None = None) -> Path:
     """Train (or resume the newest ``voice`` run in ``out``); returns the run folder.
+
+    ``epochs`` overrides the configured (or, on resume, the run's) number of epochs.
 
     Voice features are extracted once into ``cache_dir/voice_features.npz`` (None: the default).
     """
+    ddp, rank, world = distributed.setup()
+    progress = progress and rank == 0
     if resume:
         run = latest_run_dir(out, "voice")
         if run is None:
             raise FileNotFoundError(f"resume: no voice run in {out}")
         cfg = _config_from_dict(json.loads((run / "config.json").read_text()))
+        if epochs is not None:
+            cfg = dataclasses.replace(cfg, epochs=epochs)
     else:
         cfg = cfg or VoiceTrainConfig()
-        run = new_run_dir(out, "voice" if cfg.split == "test" else f"voice-{cfg.split}")
-        (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
-    torch.set_num_threads(cfg.threads)
+        if epochs is not None:
+            cfg = dataclasses.replace(cfg, epochs=epochs)
+        run = new_run_dir(out, "voice" if cfg.split == "test" else f"voice-{cfg.split}") if rank == 0 else None
+        if ddp:
+            run = Path(distributed.from_rank0(str(run) if run else None))
+        if rank == 0:
+            (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    torch.set_num_threads(max(1, cfg.threads // world))
 
-    d = extract_dataset(data_dir, Path(cache_dir or DEFAULT_CACHE) / "voice_features.npz", progress=progress)
+    cache = Path(cache_dir or DEFAULT_CACHE) / "voice_features.npz"
+    if rank == 0:  # one process extracts the features; the others read its cache
+        d = extract_dataset(data_dir, cache, progress=progress)
+    if ddp:
+        distributed.barrier()
+        if rank != 0:
+            d = extract_dataset(data_dir, cache, progress=False)
     if tuple(d["feature_names"]) != cfg.model.feature_names:
         raise ValueError("cached features do not match the model's feature names; delete the cache")
     tr, ev = _split(d["speaker_id"], cfg.split)
@@ -114,13 +137,22 @@ def train_voice(data_dir: str | Path, out: str | Path, resume: bool = False, cfg
         if n in cfg.model.feature_names:
             weight[cfg.model.feature_names.index(n)] = cfg.key_weight
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n_global = len(x_tr)
+    if ddp:  # each rank its own shard; every rank takes the same number of steps (DDP needs it)
+        x_tr, c_tr = x_tr[rank::world], c_tr[rank::world]
+        per_rank = max(1, cfg.batch // world)
+        steps_per_epoch = -(-n_global // cfg.batch)
+        loss_step = torch.nn.parallel.DistributedDataParallel(_LossStep(model))
+    else:
+        loss_step = _LossStep(model)
     epoch, secs = 0, 0.0
     ckpt = run / "checkpoint.pt"
     if resume and ckpt.is_file():
         st = load_training_checkpoint(ckpt)
         model.load_state_dict(st["model"]), opt.load_state_dict(st["opt"])
         epoch, secs = int(st["epoch"]), float(st["train_seconds"])
-        _truncate_log(run / "log.jsonl", epoch)
+        if rank == 0:
+            _truncate_log(run / "log.jsonl", epoch)
 
     bar = None
     if progress:
@@ -128,16 +160,23 @@ def train_voice(data_dir: str | Path, out: str | Path, resume: bool = False, cfg
 
         bar = tqdm(total=cfg.epochs, initial=epoch, desc="voice VAE", unit="epoch", mininterval=5)
     t_seg = time.time()
-    with open(run / "log.jsonl", "a") as log:
+    log = open(run / "log.jsonl", "a") if rank == 0 else None
+    try:
         while epoch < cfg.epochs:
             model.train()
             beta = cfg.beta * min(1.0, (epoch + 1) / max(1, cfg.kl_warmup_epochs))
-            perm = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(x_tr)))
-            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            if ddp:
+                perm = np.random.default_rng([cfg.seed, epoch, rank]).permutation(len(x_tr))
+                perm = torch.from_numpy(np.resize(perm, steps_per_epoch * per_rank))  # wraps a short shard
+                batches = [perm[i : i + per_rank] for i in range(0, len(perm), per_rank)]
+                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch + 7919 * rank)
+            else:
+                perm = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(x_tr)))
+                batches = [perm[i : i + cfg.batch] for i in range(0, len(perm), cfg.batch)]
+                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
             tot = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
-            for i in range(0, len(perm), cfg.batch):
-                idx = perm[i : i + cfg.batch]
-                out = model.loss(x_tr[idx], c_tr[idx], beta, weight, gen)
+            for idx in batches:
+                out = loss_step(x_tr[idx], c_tr[idx], beta, weight, gen)
                 opt.zero_grad(set_to_none=True)
                 out["loss"].backward()
                 opt.step()
@@ -146,20 +185,27 @@ def train_voice(data_dir: str | Path, out: str | Path, resume: bool = False, cfg
             epoch += 1
             if bar:
                 bar.update(1)
-            if epoch % cfg.log_every == 0 or epoch == cfg.epochs:
+            if rank == 0 and (epoch % cfg.log_every == 0 or epoch == cfg.epochs):
                 rec = {"epoch": epoch, "beta": round(beta, 4), **{k: round(v, 4) for k, v in tot.items()},
                        "eval_mse": round(_recon_mse(model, model.standardize(x_all[ev])), 4),
                        "train_seconds": round(secs + time.time() - t_seg, 1)}
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-            if epoch % cfg.ckpt_every == 0 or epoch == cfg.epochs:
+            if rank == 0 and (epoch % cfg.ckpt_every == 0 or epoch == cfg.epochs):
                 secs += time.time() - t_seg
                 t_seg = time.time()
                 save_training_checkpoint(ckpt, {"model": model.state_dict(), "opt": opt.state_dict(),
                                                 "epoch": epoch, "train_seconds": secs})
+    finally:
+        if log:
+            log.close()
     secs += time.time() - t_seg
     if bar:
         bar.close()
+    if ddp:
+        distributed.teardown()
+        if rank != 0:
+            return run
 
     model.eval()
     report = evaluate(model, d, tr, ev)
@@ -171,6 +217,17 @@ def train_voice(data_dir: str | Path, out: str | Path, resume: bool = False, cfg
              "eval": json.dumps({k: report[k] for k in ("recon_mse", "baseline_mse", "gender_acc", "age_spearman")})}
     save_weights(run / "voice_vae.safetensors", model.state_dict(), kind=KIND, config=cfg.model, extra=extra)
     return run
+
+
+class _LossStep(torch.nn.Module):
+    """``model.loss`` as a forward pass, so that DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: VoiceVAE):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, c, beta, weight, generator):
+        return self.model.loss(x, c, beta, weight, generator)
 
 
 def _truncate_log(path: Path, epoch: int) -> None:
