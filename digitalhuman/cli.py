@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--batch", type=_positive_int, default=64)
     tf.add_argument("--cache", type=Path, help="folder to cache decoded images in")
     tf.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads (default 2)")
+    tf.add_argument("--seed", type=_train_seed, default=0,
+                    help="initialisation and data order of a new run (default 0; --resume keeps the run's)")
     tv = tsub.add_parser("voice", help="the speech VAE over real speakers")
     tv.add_argument("--data", type=Path, default=_default_data("commonvoice61"))
     tv.add_argument("--out", type=Path, required=True)
@@ -166,6 +168,12 @@ def _port(value: str) -> int:
 def _positive_int(value: str) -> int:
     if not value.isascii() or not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _train_seed(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or int(value) >= 2**31:
+        raise argparse.ArgumentTypeError(f"expected a seed 0 to 2147483647, got {value!r}")
     return int(value)
 
 
@@ -347,7 +355,7 @@ def cmd_train(args) -> int:
         from .face.train import FaceTrainConfig, train
 
         cfg = FaceTrainConfig(model=FaceGANConfig(resolution=args.resolution), batch=args.batch,
-                              minutes=args.minutes, threads=args.threads)
+                              minutes=args.minutes, threads=args.threads, seed=args.seed)
         if args.steps:
             cfg = dataclasses.replace(cfg, steps=args.steps)
         run = train(str(args.data), str(args.out), resume=args.resume, cfg=cfg,

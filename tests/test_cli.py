@@ -46,6 +46,9 @@ def test_seed_ranges():
     (["create", "--seed", "1", "--age", "500", "--out", "x"], "between 0 and 100"),
     (["create", "--seed", "1", "--say", "   ", "--out", "x"], "text is empty"),
     (["create", "--seed", "1", "--say", "a" * 5000, "--out", "x"], "limit is 2000"),
+    (["train", "face", "--out", "x", "--seed", "-1"], "seed 0 to 2147483647"),
+    (["train", "face", "--out", "x", "--seed", "2147483648"], "seed 0 to 2147483647"),
+    (["train", "voice", "--out", "x", "--epochs", "0"], "positive integer"),
 ])
 def test_argument_errors_are_one_line(argv, msg, capsys):
     with pytest.raises(SystemExit) as e:
