@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     eo.add_argument("--out", type=Path, required=True)
     eo.add_argument("--opset", type=int, choices=[15, 17], default=17, help="15 for Unity Sentis (default 17)")
     ev = sub.add_parser("evaluate", help="judge the models with outside judges (needs scripts/install-judges.sh)",
-                        add_help=False)
+                        description="Judge the models with outside judges; install them first with "
+                                    "scripts/install-judges.sh. `digitalhuman evaluate WHAT --help` lists WHAT's options.")
     ev.add_argument("what", choices=["faces", "voices", "fusion"])
     ev.add_argument("rest", nargs=argparse.REMAINDER, help="options of the evaluation (see its --help)")
     tz = tsub.add_parser("fusion", help="the trait prior (joint gender / group / age distribution of the faces)")
@@ -386,8 +387,11 @@ def cmd_export(args) -> int:
     from .export import export_onnx
 
     manifest = export_onnx(args.out, args.weights, opset=args.opset)
-    for name, fig in manifest.get("parity", {}).items():
-        print(f"{name}: max abs difference ONNX vs PyTorch {fig}")
+    parity = manifest.get("parity", {})
+    if parity:
+        print("parity, ONNX vs PyTorch:")
+        for name, fig in parity.items():
+            print(f"  {name}: {fig}")
     print(f"{args.out}: {', '.join(sorted(manifest.get('files', {})))}")
     return 0
 

@@ -454,7 +454,7 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
 # ---------------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m digitalhuman.evaluate_faces",
+        prog="digitalhuman evaluate faces",
         description="Judge generated faces against held-out real faces (detection, identity FD, "
                     "diversity, memorisation, gender/age agreement) and print one JSON object.",
         epilog="example: python -m digitalhuman.evaluate_faces --weights runs/00000-face-r64/checkpoint.pt "
