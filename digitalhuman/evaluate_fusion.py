@@ -34,6 +34,10 @@ siblings_closer           ``--families`` families: persona ``p`` (the first rand
                           opposite) are reported as ``siblings_closer_cross_gender`` (no bar)
 blend_monotone            ``--pairs`` random pairs: identity distance of ``blend(a, b, t)`` to
                           ``a``'s face strictly rises over t = 0, .25, .5, .75, 1
+aged_face_older,          ``--aged`` random personas aged 18-60 and ``aged(p, AGED_YEARS)``:
+aged_voice_older          fraction whose judged face (voice) age is higher for the aged persona;
+                          mean judged rise, and the face identity distance p -> aged (reported,
+                          no bar)
 ========================  ===================================================================
 
 Seeds are fixed per section (``SEED_BASE`` + index, shifted by ``--seed``), so two runs on the
@@ -78,9 +82,11 @@ BLEND_T: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 CONSTRAINED_AGES = (25.0, 70.0)
 REAL_ADULT_AGES = (18, 80)  # labelled ages of the real faces used for face -> voice
 SEED_BASE = {"pool": 100_000, "constrained": 200_000, "from_face": 300_000, "from_voice": 400_000,
-             "blend": 500_000}
-FULL = {"n": 120, "families": 100, "pairs": 50, "constrained": 40, "real_faces": 60, "real_voices": 0}
-QUICK = {"n": 20, "families": 10, "pairs": 10, "constrained": 10, "real_faces": 10, "real_voices": 16}
+             "blend": 500_000, "aged": 600_000}
+FULL = {"n": 120, "families": 100, "pairs": 50, "constrained": 40, "real_faces": 60, "real_voices": 0, "aged": 40}
+QUICK = {"n": 20, "families": 10, "pairs": 10, "constrained": 10, "real_faces": 10, "real_voices": 16, "aged": 6}
+AGED_YEARS = 25.0
+AGED_FROM = (18.0, 60.0)  # ages of the personas that are aged (so +25 stays within the data)
 AGE_ALPHAS = tuple(float(a) for a in np.logspace(-1, 4, 11))
 INSTALL_HINT = ("the face and voice judges are not installed in this Python; run scripts/install-judges.sh "
                 "(or: bash scripts/install-judges.sh /path/to/venv/bin/pip)")
@@ -96,6 +102,8 @@ CHECKS = (
     ("siblings_closer", "sibling closer, face & voice", ">=", 0.95, None),
     ("siblings_closer_cross_gender", "other-gender sibling closer", ">=", None, None),  # reported, no bar
     ("blend_monotone", "blend distance rises", ">=", 0.90, None),
+    ("aged_face_older", f"aged +{AGED_YEARS:.0f} y: face older", ">=", None, None),  # reported, no bar
+    ("aged_voice_older", f"aged +{AGED_YEARS:.0f} y: voice older", ">=", None, None),  # reported, no bar
 )
 
 
@@ -466,6 +474,16 @@ def _work(task: dict) -> dict:
             out.pop("failed")
             out.update(_traits(p), clip=Path(clip).name, **_judge_face(p.face, True, False))
             break
+    elif kind == "aged":
+        # a random adult of AGED_FROM: the seed's own draw when it falls there, else its age set
+        p = pipe(task["seed"], face=False, voice=False)
+        age = p.traits["age"]
+        p = pipe(task["seed"], lines=LINES, age=None if AGED_FROM[0] <= age <= AGED_FROM[1]
+                 else float(np.clip(age, *AGED_FROM)))
+        q = pipe.aged(p, AGED_YEARS, lines=LINES)
+        for tag, x in (("young", p), ("old", q)):
+            out.update({f"{tag}_{k}": v for k, v in {**_judge_face(x.face, True, True), **_judge_voice(x, True)}.items()})
+        out.update(age=float(p.traits["age"]), gender=p.traits["gender"])
     elif kind == "blend":
         from .evaluate_faces import to_judge_size
 
@@ -689,6 +707,34 @@ def family_section(pool: list[dict], sibs: list[dict], rng: np.random.Generator)
             "summary": sm, "details": details, "note": note}
 
 
+def aged_section(rows: list[dict], gj, aj) -> dict:
+    def voice(tag):
+        emb = np.stack([r[f"{tag}_voice_emb"] for r in rows])
+        return aj.years(emb, np.array([r[f"{tag}_log_f0"] for r in rows]))
+
+    v_young, v_old = voice("young"), voice("old")
+    f_young = np.array([r["young_face_age"] for r in rows])
+    f_old = np.array([r["old_face_age"] for r in rows])
+    dist = np.array([np.linalg.norm(r["young_face_emb"] - r["old_face_emb"]) for r in rows])
+    sm = {"years": AGED_YEARS, "n": len(rows), "face_older": float((f_old > f_young).mean()),
+          "voice_older": float((v_old > v_young).mean()),
+          "face_judged_rise_mean": float((f_old - f_young).mean()),
+          "voice_judged_rise_mean": float((v_old - v_young).mean()),
+          "face_identity_distance_median": float(np.median(dist)),
+          "face_identity_distance_below_0.6": float((dist < 0.6).mean())}
+    details = [{"seed": r["seed"], "gender": r["gender"], "age": r["age"], "face_age": [a, b], "voice_age": [c, d],
+                "face_identity_distance": float(e)}
+               for r, a, b, c, d, e in zip(rows, f_young, f_old, v_young, v_old, dist)]
+    note = (f"{len(rows)} personas aged {AGED_FROM[0]:.0f}-{AGED_FROM[1]:.0f} -> +{AGED_YEARS:.0f} y: judged older, "
+            f"face {_fmt(sm['face_older'])} (mean rise {_fmt(sm['face_judged_rise_mean'], 1)} y), voice "
+            f"{_fmt(sm['voice_older'])} (mean rise {_fmt(sm['voice_judged_rise_mean'], 1)} y); face identity "
+            f"distance to the younger self: median {_fmt(sm['face_identity_distance_median'], 2)}, "
+            f"{_fmt(sm['face_identity_distance_below_0.6'], 2)} under dlib's 0.6 same-person threshold")
+    return {"figures": {"aged_face_older": sm["face_older"], "aged_face_older_n": len(rows),
+                        "aged_voice_older": sm["voice_older"], "aged_voice_older_n": len(rows)},
+            "summary": sm, "details": details, "note": note}
+
+
 def blend_section(rows: list[dict]) -> dict:
     dist = np.stack([r["dist"] for r in rows])
     mono = monotone_rate(dist)
@@ -708,9 +754,9 @@ def blend_section(rows: list[dict]) -> dict:
 
 # ---------------------------------------------------------------------------- evaluation
 def build_tasks(pool_n: int, specs: list[tuple[str, float]], families: int, faces: list[dict],
-                speakers: list[dict], pairs: int, seed: int) -> list[dict]:
+                speakers: list[dict], pairs: int, seed: int, aged: int = 0) -> list[dict]:
     """Work items in a fixed order: random personas, constrained ones, siblings, real faces, real
-    speakers, blend pairs (seeds: ``SEED_BASE[section] + seed + index``)."""
+    speakers, blend pairs, aged personas (seeds: ``SEED_BASE[section] + seed + index``)."""
     base = {k: v + seed for k, v in SEED_BASE.items()}
     return ([{"kind": "persona", "i": i, "seed": base["pool"] + i, "identity": True} for i in range(pool_n)]
             + [{"kind": "persona", "i": pool_n + i, "seed": base["constrained"] + i, "gender": g, "age": a,
@@ -723,7 +769,8 @@ def build_tasks(pool_n: int, specs: list[tuple[str, float]], families: int, face
             + [{"kind": "from_voice", "i": i, "seed": base["from_voice"] + i, "clips": s["clips"]}
                for i, s in enumerate(speakers)]
             + [{"kind": "blend", "i": j, "a": base["blend"] + 2 * j, "b": base["blend"] + 2 * j + 1}
-               for j in range(pairs)])
+               for j in range(pairs)]
+            + [{"kind": "aged", "i": j, "seed": base["aged"] + j} for j in range(aged)])
 
 
 def evaluate_fusion(
@@ -741,6 +788,7 @@ def evaluate_fusion(
     workers: int = 2,
     out_json: str | Path | None = None,
     progress: bool = True,
+    aged: int = FULL["aged"],
 ) -> dict:
     """Run every check (module docstring); returns (and optionally writes) a dict with ``checks``,
     ``figures`` (per section), ``judges``, ``notes``, per-item ``details``, ``setup`` and ``seconds``."""
@@ -756,7 +804,7 @@ def evaluate_fusion(
     need = [m for m in ("fusion", "face", "voice", "face_attributes") if m not in entries]
     if need:
         raise ModelNotAvailable(f"{weights or 'the shipped weights'}: no {', '.join(need)} model in card.json")
-    if min(n, families, pairs, constrained, n_real_faces, n_real_voices) < 0:
+    if min(n, families, pairs, constrained, n_real_faces, n_real_voices, aged) < 0:
         raise ValueError("sizes must not be negative")
 
     log("voice judges: gender (evaluate_voices) and age (ridge), fitted on Common Voice training speakers")
@@ -768,9 +816,9 @@ def evaluate_fusion(
 
     pool_n = max(n, families)
     specs = constrained_specs(constrained)
-    tasks = build_tasks(pool_n, specs, families, faces, speakers, pairs, seed)
+    tasks = build_tasks(pool_n, specs, families, faces, speakers, pairs, seed, aged)
     log(f"{len(tasks)} tasks: {pool_n} random + {len(specs)} constrained personas, {families} siblings (+ {families} of the other gender), "
-        f"{len(faces)} real faces, {len(speakers)} real speakers, {pairs} blend pairs; {workers} worker(s)")
+        f"{len(faces)} real faces, {len(speakers)} real speakers, {pairs} blend pairs, {aged} aged; {workers} worker(s)")
     t = time.perf_counter()
     res = run_tasks(tasks, None if weights is None else str(weights), workers, log)
     secs["render_and_judge_wall"] = time.perf_counter() - t
@@ -801,6 +849,8 @@ def evaluate_fusion(
         sections["families_cross_gender"] = cross
     if by.get("blend"):
         sections["blends"] = blend_section(by["blend"])
+    if by.get("aged"):
+        sections["aged"] = aged_section(by["aged"], gj, aj)
 
     checks: dict[str, Any] = {}
     for sec in sections.values():
@@ -823,6 +873,7 @@ def evaluate_fusion(
         "setup": {"weights": str(weights) if weights is not None else "package",
                   "models": {k: v.id for k, v in entries.items()}, "n": n, "families": families, "pairs": pairs,
                   "constrained": constrained, "real_faces": len(faces), "real_speakers": len(speakers),
+                  "aged": aged, "aged_years": AGED_YEARS, "aged_from": list(AGED_FROM),
                   "seed": seed, "seed_base": SEED_BASE, "lines": list(LINES), "blend_t": list(BLEND_T),
                   "face_data": str(face_data), "voice_data": str(voice_data), "cache_dir": str(cache_dir),
                   "workers": workers, "cpus": os.cpu_count(), "loadavg_1min": round(os.getloadavg()[0], 2)},
@@ -860,6 +911,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"quick {QUICK['real_faces']})")
     ap.add_argument("--real-voices", type=int, default=None,
                     help=f"held-out real speakers for voice -> face (0 = all; quick {QUICK['real_voices']})")
+    ap.add_argument("--aged", type=int, default=None,
+                    help=f"personas aged by {AGED_YEARS:.0f} years (default {FULL['aged']}, quick {QUICK['aged']})")
     ap.add_argument("--face-data", default=str(DEFAULT_FACE_DATA), help="labelled face folder (UTKFace layout)")
     ap.add_argument("--voice-data", default=str(DEFAULT_VOICE_DATA),
                     help="Common Voice-style folder (clips.csv + audio/)")
@@ -880,7 +933,8 @@ def main(argv: list[str] | None = None) -> int:
     return run_and_report(lambda: evaluate_fusion(
         a.weights, pick(a.n, "n"), pick(a.families, "families"), pick(a.pairs, "pairs"),
         pick(a.constrained, "constrained"), pick(a.real_faces, "real_faces"), pick(a.real_voices, "real_voices"),
-        a.face_data, a.voice_data, a.seed, a.cache_dir, a.workers, a.out_json, not a.quiet), format_table, a.out_json)
+        a.face_data, a.voice_data, a.seed, a.cache_dir, a.workers, a.out_json, not a.quiet,
+        aged=pick(a.aged, "aged")), format_table, a.out_json)
 
 if __name__ == "__main__":
     sys.exit(main())

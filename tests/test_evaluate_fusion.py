@@ -10,6 +10,7 @@ from digitalhuman.evaluate_fusion import (
     FULL,
     LINES,
     QUICK,
+    aged_section,
     agreement,
     balanced_pick,
     check_rows,
@@ -79,6 +80,32 @@ def test_family_section_on_synthetic_rows():
 
 
 # ------------------------------------------------------------------------------ blends
+def test_aged_section_counts_judged_rises_per_modality():
+    class Years:  # a voice "age judge": the first embedding number, in years
+        def years(self, emb, log_f0):
+            return emb[:, 0] * 100
+
+    def row(i, f_young, f_old, v_young, v_old, moved):
+        e = np.zeros(128)
+        return {"seed": i, "gender": "female", "age": 30.0,
+                "young_face_age": f_young, "old_face_age": f_old,
+                "young_face_emb": e, "old_face_emb": e + moved / np.sqrt(128),
+                "young_voice_emb": np.array([v_young / 100, 0.0]), "old_voice_emb": np.array([v_old / 100, 0.0]),
+                "young_log_f0": 5.0, "old_log_f0": 5.0}
+
+    rows = [row(0, 30, 50, 30, 40, 0.2), row(1, 40, 35, 30, 30, 0.4), row(2, 20, 45, 50, 45, 0.8),
+            row(3, 25, 30, 20, 26, 0.3)]
+    sec = aged_section(rows, None, Years())
+    sm = sec["summary"]
+    assert sec["figures"]["aged_face_older"] == sm["face_older"] == 0.75  # 30->50, 20->45, 25->30; not 40->35
+    assert sm["voice_older"] == 0.5  # a tie (30->30) is not older
+    assert sm["face_judged_rise_mean"] == pytest.approx((20 - 5 + 25 + 5) / 4)
+    assert sm["voice_judged_rise_mean"] == pytest.approx((10 + 0 - 5 + 6) / 4)
+    assert sm["face_identity_distance_median"] == pytest.approx(0.35)
+    assert sm["face_identity_distance_below_0.6"] == 0.75
+    assert sec["figures"]["aged_voice_older_n"] == 4 and len(sec["details"]) == 4
+
+
 def test_blend_rows_must_rise_strictly_at_every_step():
     d = np.array([[0.0, 0.1, 0.2, 0.3, 0.4],
                   [0.0, 0.2, 0.2, 0.3, 0.4],    # a plateau is not a rise
