@@ -56,8 +56,8 @@ def test_train_resume_export(face_folder, tmp_path):
 def test_ddp_two_processes(face_folder, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        str(29500 + os.getpid() % 1000), "-m", "digitalhuman", "train", "face", "--data",
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "digitalhuman", "train", "face", "--data",
                         str(face_folder), "--out", str(out), "--resolution", "32", "--batch", "8", "--steps", "3",
                         "--threads", "2"], capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -183,8 +183,8 @@ def test_ddp_two_processes_train_and_export(tmp_path):
     data, cache = _fake_dataset(tmp_path)
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        str(30500 + os.getpid() % 1000), "-m", "digitalhuman", "train", "voice", "--data", str(data),
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "digitalhuman", "train", "voice", "--data", str(data),
                         "--cache", str(cache), "--out", str(out), "--epochs", "3"],
                        capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
