@@ -7,8 +7,10 @@ DistributedDataParallel, and rank 0 alone writes the run folder's files.
 
 from __future__ import annotations
 
+import json
 import os
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -33,6 +35,31 @@ def from_rank0(value: T) -> T:
     return holder[0]
 
 
+def _active() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank()
+
+
+def new_run(out: str | Path, desc: str, config: dict[str, Any]) -> Path:
+    """A new numbered run folder with its ``config.json``, made by rank 0 and known to every rank."""
+    from .runs import new_run_dir
+
+    rank0 = not _active() or _rank() == 0
+    run = new_run_dir(out, desc) if rank0 else None
+    if _active():
+        run = Path(from_rank0(str(run) if run else None))
+    if rank0:
+        (run / "config.json").write_text(json.dumps(config, indent=2))
+    return run
+
+
 def barrier() -> None:
     import torch.distributed as dist
 
@@ -43,5 +70,5 @@ def teardown() -> None:
     """Wait for every rank, then leave the group."""
     import torch.distributed as dist
 
-    dist.barrier()
+    barrier()
     dist.destroy_process_group()

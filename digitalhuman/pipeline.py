@@ -42,9 +42,14 @@ class ModelEntry:
     info: dict[str, Any]
 
 
+def weights_folder(path: str | Path | None = None) -> Path:
+    """The weights folder ``path`` names (None: the weights shipped in the package)."""
+    return Path(path) if path is not None else WEIGHTS_DIR
+
+
 def read_card(path: str | Path | None = None) -> dict[str, ModelEntry]:
     """Read ``card.json`` of a weights folder -> {model name: entry} (only models whose file exists)."""
-    folder = Path(path) if path is not None else WEIGHTS_DIR
+    folder = weights_folder(path)
     card = folder / CARD_FILE
     if not card.is_file():
         return {}
@@ -147,8 +152,7 @@ class PersonaPipeline:
             from .face.attributes import load_attributes
 
             attributes = load_attributes(entries["face_attributes"].file, sha(entries["face_attributes"]))
-        folder = Path(path) if path is not None else WEIGHTS_DIR
-        return cls(face_model, voice_model, prior, entries, attributes=attributes, source=folder)
+        return cls(face_model, voice_model, prior, entries, attributes=attributes, source=weights_folder(path))
 
     def _need(self, what: str):
         model = {"face": self.face, "voice": self.voice, "fusion": self.prior,

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .. import distributed
 from ..checkpoint import load_training_checkpoint, save_training_checkpoint, save_weights
-from ..runs import new_run_dir, latest_run_dir
+from ..runs import latest_run_dir
 from .data import load_split
 from .gan import Discriminator, FaceGANConfig, Generator, make_cond
 
@@ -159,11 +159,7 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         cfg = dataclasses.replace(saved, minutes=cfg.minutes, steps=cfg.steps, threads=cfg.threads) if cfg else saved
     else:
         cfg = cfg or FaceTrainConfig()
-        run = new_run_dir(out, f"face-r{cfg.model.resolution}") if rank == 0 else None
-        if ddp:
-            run = Path(distributed.from_rank0(str(run) if run else None))
-        if rank == 0:
-            (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+        run = distributed.new_run(out, f"face-r{cfg.model.resolution}", dataclasses.asdict(cfg))
     torch.set_num_threads(max(1, cfg.threads // world))
     (run / "samples").mkdir(exist_ok=True)
 

@@ -26,7 +26,7 @@ import torch
 
 from .. import distributed
 from ..checkpoint import load_training_checkpoint, save_training_checkpoint, save_weights
-from ..runs import latest_run_dir, new_run_dir
+from ..runs import latest_run_dir
 from .features import ENV_SLICE, extract_dataset
 from .vae import KIND, VoiceVAE, VoiceVAEConfig, load_voice_vae
 
@@ -100,17 +100,13 @@ def train_voice(data_dir: str | Path, out: str | Path, resume: bool = False, cfg
         if run is None:
             raise FileNotFoundError(f"resume: no voice run in {out}")
         cfg = _config_from_dict(json.loads((run / "config.json").read_text()))
-        if epochs is not None:
-            cfg = dataclasses.replace(cfg, epochs=epochs)
     else:
         cfg = cfg or VoiceTrainConfig()
-        if epochs is not None:
-            cfg = dataclasses.replace(cfg, epochs=epochs)
-        run = new_run_dir(out, "voice" if cfg.split == "test" else f"voice-{cfg.split}") if rank == 0 else None
-        if ddp:
-            run = Path(distributed.from_rank0(str(run) if run else None))
-        if rank == 0:
-            (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    if epochs is not None:
+        cfg = dataclasses.replace(cfg, epochs=epochs)
+    if not resume:
+        run = distributed.new_run(out, "voice" if cfg.split == "test" else f"voice-{cfg.split}",
+                                  dataclasses.asdict(cfg))
     torch.set_num_threads(max(1, cfg.threads // world))
 
     cache = Path(cache_dir or DEFAULT_CACHE) / "voice_features.npz"
