@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--minutes", type=float, default=0.0, help="stop after this wall time")
     tf.add_argument("--resolution", type=int, choices=[32, 64, 128], default=64)
     tf.add_argument("--batch", type=_positive_int, default=64)
+    tf.add_argument("--grow-from", type=Path, metavar="WEIGHTS",
+                    help="start G from a generator at half the resolution (face_generator.safetensors)")
+    tf.add_argument("--g-channels", type=_positive_int, help="G channels at full resolution (default 32; 16 when growing)")
+    tf.add_argument("--d-channels", type=_positive_int, help="D channels at full resolution (default 32)")
     tf.add_argument("--cache", type=Path, help="folder to cache decoded images in")
     tf.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads (default 2)")
     tf.add_argument("--seed", type=_train_seed, default=0,
@@ -355,8 +359,26 @@ def cmd_train(args) -> int:
         from .face.gan import FaceGANConfig
         from .face.train import FaceTrainConfig, train
 
-        cfg = FaceTrainConfig(model=FaceGANConfig(resolution=args.resolution), batch=args.batch,
-                              minutes=args.minutes, threads=args.threads, seed=args.seed)
+        model = FaceGANConfig(resolution=args.resolution)
+        grow = ""
+        if args.grow_from is not None:
+            from .face.model import load_generator
+
+            if not args.grow_from.is_file():
+                raise CLIError(f"--grow-from {args.grow_from}: no such file")
+            lower = load_generator(args.grow_from)[0].cfg
+            if lower.resolution * 2 != args.resolution:
+                raise CLIError(f"--grow-from is {lower.resolution}px: give --resolution {lower.resolution * 2}")
+            model = dataclasses.replace(model, g_channels=lower.g_channels // 2, z_dim=lower.z_dim,
+                                        cond_embed=lower.cond_embed, max_channels=lower.max_channels,
+                                        extra_levels=lower.extra_levels, skip_rgb=True)
+            grow = str(args.grow_from.resolve())
+        if args.g_channels:
+            model = dataclasses.replace(model, g_channels=args.g_channels)
+        if args.d_channels:
+            model = dataclasses.replace(model, d_channels=args.d_channels)
+        cfg = FaceTrainConfig(model=model, batch=args.batch, minutes=args.minutes, threads=args.threads,
+                              seed=args.seed, grow_from=grow)
         if args.steps:
             cfg = dataclasses.replace(cfg, steps=args.steps)
         run = train(str(args.data), str(args.out), resume=args.resume, cfg=cfg,

@@ -30,6 +30,7 @@ class FaceGANConfig:
     max_channels: int = 512
     extra_levels: int = 1  # levels (from 8x8 up) that get a second 3x3 conv
     d_spectral_norm: bool = False  # spectral norm in D (training only; the shipped G does not use it)
+    skip_rgb: bool = False  # G adds the upsampled RGB of the level below (grown from a lower-resolution G)
 
     def levels(self) -> int:
         return int(math.log2(self.resolution)) - 2  # number of 2x upsamplings from 4x4
@@ -114,15 +115,41 @@ class Generator(nn.Module):
             GBlock(cfg.g_ch(i), cfg.g_ch(i + 1), extra=i + 1 <= cfg.extra_levels) for i in range(cfg.levels())
         )
         self.to_rgb = nn.Conv2d(cfg.g_ch(cfg.levels()), 3, 3, padding=1)
+        # skip_rgb: the level below keeps its own RGB head, upsampled and added (a G grown from a
+        # lower-resolution one starts as that G's image, the new level adding detail)
+        self.to_rgb_lo = nn.Conv2d(cfg.g_ch(cfg.levels() - 1), 3, 3, padding=1) if cfg.skip_rgb else None
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         assert z.dim() == 2 and z.shape[1] == self.cfg.z_dim, z.shape
         assert c.shape == (z.shape[0], COND_DIM), c.shape
         h = torch.cat([z, self.embed(c)], dim=1)
         h = F.relu(self.bn0(self.fc(h))).view(z.shape[0], -1, 4, 4)
-        for b in self.blocks:
+        for b in self.blocks[:-1]:
             h = b(h)
-        return torch.tanh(self.to_rgb(h))
+        out = self.to_rgb(self.blocks[-1](h))
+        if self.to_rgb_lo is not None:
+            out = out + F.interpolate(self.to_rgb_lo(h), scale_factor=2.0, mode="bilinear", align_corners=False)
+        return torch.tanh(out)
+
+
+def grow_from(lower: "Generator", cfg: FaceGANConfig) -> "Generator":
+    """A ``skip_rgb`` generator at twice ``lower``'s resolution that starts as ``lower`` upsampled.
+
+    Every layer of ``lower`` keeps its weights (``cfg`` must give the same channels at those
+    levels: half of ``lower``'s ``g_channels``); its RGB head becomes ``to_rgb_lo`` and the new
+    top level's RGB head starts at zero, so training begins from the lower generator's faces.
+    """
+    assert cfg.skip_rgb and cfg.resolution == 2 * lower.cfg.resolution, (cfg, lower.cfg)
+    g = Generator(cfg)
+    own = g.state_dict()
+    for k, v in lower.state_dict().items():
+        k_new = k.replace("to_rgb.", "to_rgb_lo.")
+        assert own[k_new].shape == v.shape, (k, v.shape, own[k_new].shape)
+        own[k_new] = v.clone()
+    own["to_rgb.weight"].zero_()
+    own["to_rgb.bias"].zero_()
+    g.load_state_dict(own)
+    return g
 
 
 def _sn(m: nn.Module, on: bool = True) -> nn.Module:

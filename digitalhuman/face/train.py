@@ -50,6 +50,7 @@ class FaceTrainConfig:
     seed: int = 0
     threads: int = 2
     augment: tuple[str, ...] = ("color", "translation")
+    grow_from: str = ""  # a lower-resolution face_generator.safetensors the new run's G starts from
 
 
 # ---------------------------------------------------------------- DiffAugment (Zhao et al. 2020)
@@ -172,6 +173,11 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
 
     torch.manual_seed(cfg.seed + rank)
     G, D = Generator(cfg.model), Discriminator(cfg.model)
+    if cfg.grow_from and not resume:
+        from .gan import grow_from
+        from .model import load_generator
+
+        G = grow_from(load_generator(cfg.grow_from)[0], cfg.model)
     G_ema = copy.deepcopy(G).eval()
     for p in G_ema.parameters():
         p.requires_grad_(False)
