@@ -120,8 +120,9 @@ def write_manifest(out: Path, seeds: Sequence[int]) -> Path:
 
 
 def run_batch(out: Path, seeds: Sequence[int], request: dict[str, Any], make: Callable[[int], Any],
-              progress: bool = True) -> tuple[int, int]:
-    """Make every persona of ``seeds`` not yet in ``out``; returns (made, skipped)."""
+              progress: bool = True, lipsync: Sequence[str] = ()) -> tuple[int, int]:
+    """Make every persona of ``seeds`` not yet in ``out``; returns (made, skipped). ``lipsync``:
+    lip-sync formats written beside each WAV (``Persona.save``)."""
     prepare_out(out, request)
     clean_partial(out)
     todo = [s for s in seeds if not (out / str(s) / "persona.json").is_file()]
@@ -129,7 +130,7 @@ def run_batch(out: Path, seeds: Sequence[int], request: dict[str, Any], make: Ca
     from tqdm import tqdm
 
     for seed in tqdm(todo, desc="personas", unit="persona", disable=not progress, initial=0, total=len(todo)):
-        make(seed).save(out / str(seed))
+        make(seed).save(out / str(seed), lipsync=tuple(lipsync))
     write_manifest(out, seeds)
     return len(todo), skipped
 

@@ -11,7 +11,7 @@ Examples::
     digitalhuman create --seed 42 --aged 30 --out npc42_old/                   # the same person 30 years on
     digitalhuman blend --a 1 --b 2 --t 0.5 --out mix/
     digitalhuman family --seed 42 --members 3 --out family42/
-    digitalhuman say --persona npc42/ --text "Welcome back." --out hello.wav
+    digitalhuman say --persona npc42/ --text "Welcome back." --out hello.wav --lipsync arkit,vrm
     digitalhuman info
     digitalhuman serve --port 8080                                  # HTTP service on 127.0.0.1
 """
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="appearance group of the face (the labels of the face data)")
         sp.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT",
                         help="a line of dialogue (repeatable)")
+        _lipsync_option(sp)
 
     c = sub.add_parser("create", help="create one persona into a folder")
     c.add_argument("--seed", type=_seed, default=None, help="required unless --from-face/--from-voice (then 0)")
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--persona", type=Path, required=True, help="a persona folder (with persona.json)")
     s.add_argument("--text", type=_text, required=True)
     s.add_argument("--out", type=Path, help="WAV file to write (default: PERSONA/say_<hash>.wav)")
+    _lipsync_option(s)
 
     sub.add_parser("info", help="package version, models, training data and licences")
 
@@ -162,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     tz.add_argument("--data", type=Path, default=_default_data("utkface128"))
     tz.add_argument("--out", type=Path, required=True)
     return p
+
+
+def _lipsync_option(sp) -> None:
+    from .lipsync import lipsync_arg
+
+    sp.add_argument("--lipsync", type=lipsync_arg, default=(), metavar="FORMATS",
+                    help="lip-sync files beside each WAV: oculus,arkit,vrm,rhubarb (comma-separated) or all")
 
 
 def _port(value: str) -> int:
@@ -217,7 +226,7 @@ def cmd_create(args) -> int:
                        lines=[] if args.aged is not None else args.say)
     if args.aged is not None:
         persona = pipe.aged(persona, args.aged, lines=args.say)
-    persona.save(args.out)
+    persona.save(args.out, lipsync=args.lipsync)
     t = persona.traits
     print(f"{args.out}: {t['gender']}, {t['age']:.0f} years, {len(persona.lines)} line(s)")
     return 0
@@ -295,10 +304,12 @@ def cmd_batch(args) -> int:
                "gender": args.gender, "age": args.age, "race": args.race, "version": __version__}
     if shard:
         request["shard"] = args.shard
+    if args.lipsync:
+        request["lipsync"] = list(args.lipsync)
     pipe = _pipeline(args, voice=not args.no_voice)
     make = lambda seed: pipe(seed=seed, gender=args.gender, age=args.age, race=args.race,  # noqa: E731
                              lines=args.say, voice=not args.no_voice)
-    made, skipped = run_batch(args.out, mine, request, make, progress=not args.quiet)
+    made, skipped = run_batch(args.out, mine, request, make, progress=not args.quiet, lipsync=args.lipsync)
     print(f"{args.out}: {made} made, {skipped} already there, manifest.jsonl has {len(mine)}")
     return 0
 
@@ -315,6 +326,7 @@ def cmd_say(args) -> int:
     import hashlib
 
     from .checkpoint import atomic_write_bytes
+    from .lipsync import say_sidecars
     from .persona import load_persona_doc
 
     doc = load_persona_doc(args.persona)
@@ -326,9 +338,10 @@ def cmd_say(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     # atomic writes replace a planted symlink instead of writing through it
     atomic_write_bytes(out, line.wav_bytes())
-    atomic_write_bytes(out.with_suffix(".visemes.json"), json.dumps(
-        {"text": line.text, "sample_rate": line.sample_rate, "duration_s": round(line.duration_s, 4),
-         "visemes": line.visemes}, indent=1).encode())
+    sidecars, visemes_doc = say_sidecars(line, out.name, args.lipsync)
+    for name, data in sidecars.items():
+        atomic_write_bytes(out.with_name(name), data)
+    atomic_write_bytes(out.with_suffix(".visemes.json"), json.dumps(visemes_doc, indent=1).encode())
     print(f"{out}: {line.duration_s:.2f} s")
     return 0
 
@@ -398,7 +411,7 @@ def cmd_train(args) -> int:
 
 def cmd_serve(args) -> int:
     try:
-        from .server import serve
+        from .service import serve
     except ImportError as e:
         raise CLIError(f"the HTTP service needs the 'serve' extra: pip install 'digitalhuman[serve]' ({e})") from None
     serve(host=args.host, port=args.port, weights=args.weights, workers=args.workers)

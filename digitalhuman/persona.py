@@ -20,11 +20,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+SCHEMA_VERSION = 2  # 2: lines have word timings (`words`) and may name lip-sync files (`lipsync`)
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 MAX_SEED = 2**64 - 1
 LATENT_DIM = 160
 VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou")
+LIPSYNC_FORMATS = ("oculus", "arkit", "vrm", "rhubarb")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -76,17 +77,31 @@ class Viseme(_Strict):
     viseme: Literal[VISEMES]  # type: ignore[valid-type]
 
 
+class Word(_Strict):
+    word: str = Field(max_length=200)
+    t_start: float = Field(ge=0.0)
+    t_end: float = Field(ge=0.0)
+
+
 class Line(_Strict):
     text: str = Field(min_length=1, max_length=2000)
     audio: str
     sample_rate: int = Field(gt=0, le=192000)
     duration_s: float = Field(ge=0.0)
     visemes: list[Viseme]
+    words: list[Word] = Field(default_factory=list, description="spoken words with their times (schema 2)")
+    lipsync: dict[Literal[LIPSYNC_FORMATS], str] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="lip-sync files of this line beside its WAV, by format (schema 2)")
 
     @field_validator("audio")
     @classmethod
     def _plain_audio_name(cls, v: str) -> str:
         return safe_file_name(v)
+
+    @field_validator("lipsync")
+    @classmethod
+    def _plain_lipsync_names(cls, v: dict[str, str]) -> dict[str, str]:
+        return {k: safe_file_name(name) for k, name in v.items()}
 
 
 class PersonaDoc(_Strict):
@@ -131,12 +146,19 @@ def parse_persona_json(text: str | bytes) -> PersonaDoc:
 
 
 # ------------------------------------------------------------------------------------------ persona
+def pcm16(audio: np.ndarray) -> np.ndarray:
+    """float audio in [-1, 1] -> int16 samples, sample by sample (so chunks convert like the whole)."""
+    return np.clip(np.round(np.asarray(audio, np.float64) * 32767.0), -32768, 32767).astype(np.int16)
+
+
 @dataclass
 class SpokenLine:
     text: str
     audio: np.ndarray  # (N,) float32 in [-1, 1]
     sample_rate: int
     visemes: list[dict]
+    words: list[dict] = field(default_factory=list)  # [{word, t_start, t_end}] seconds
+    chunk_starts: list[int] = field(default_factory=list)  # first sample of each rendered chunk
 
     @property
     def duration_s(self) -> float:
@@ -146,10 +168,15 @@ class SpokenLine:
         """Mono PCM 16-bit WAV bytes (deterministic)."""
         import soundfile as sf
 
-        pcm = np.clip(np.round(self.audio.astype(np.float64) * 32767.0), -32768, 32767).astype(np.int16)
         buf = io.BytesIO()
-        sf.write(buf, pcm, self.sample_rate, format="WAV", subtype="PCM_16")
+        sf.write(buf, pcm16(self.audio), self.sample_rate, format="WAV", subtype="PCM_16")
         return buf.getvalue()
+
+    def lipsync_files(self, stem: str, formats: tuple[str, ...] | list[str]) -> dict[str, tuple[str, bytes]]:
+        """``{format: (file name, bytes)}`` of this line's lip-sync files, named ``<stem>.<format>.<ext>``."""
+        from .lipsync import lipsync_files
+
+        return lipsync_files(self, stem, formats)
 
 
 @dataclass
@@ -170,8 +197,10 @@ class Persona:
         Image.fromarray(self.face).save(buf, format="PNG", optimize=False, compress_level=6)
         return buf.getvalue()
 
-    def to_doc(self) -> PersonaDoc:
+    def to_doc(self, lipsync: tuple[str, ...] | list[str] = ()) -> PersonaDoc:
+        """The ``persona.json`` document; ``lipsync``: formats whose files are named in each line."""
         from . import __version__
+        from .lipsync import file_names
 
         return PersonaDoc(
             schema_version=SCHEMA_VERSION,
@@ -185,28 +214,31 @@ class Persona:
             face="face.png" if self.face is not None else None,
             lines=[
                 Line(text=ln.text, audio=f"voice_{i:02d}.wav", sample_rate=ln.sample_rate,
-                     duration_s=round(ln.duration_s, 4), visemes=[Viseme(**v) for v in ln.visemes])
+                     duration_s=round(ln.duration_s, 4), visemes=[Viseme(**v) for v in ln.visemes],
+                     words=[Word(**w) for w in ln.words], lipsync=file_names(f"voice_{i:02d}", lipsync))
                 for i, ln in enumerate(self.lines)
             ],
         )
 
-    def files(self) -> dict[str, bytes]:
-        """Every file of the persona folder, name -> bytes (persona.json last)."""
+    def files(self, lipsync: tuple[str, ...] | list[str] = ()) -> dict[str, bytes]:
+        """Every file of the persona folder, name -> bytes (persona.json last). ``lipsync``: formats
+        of ``LIPSYNC_FORMATS`` to write beside each WAV (``voice_00.arkit.csv`` ...)."""
         out: dict[str, bytes] = {}
         if self.face is not None:
             out["face.png"] = self.face_png_bytes()
         for i, ln in enumerate(self.lines):
             out[f"voice_{i:02d}.wav"] = ln.wav_bytes()
-        out["persona.json"] = (self.to_doc().model_dump_json(indent=2) + "\n").encode()
+            out.update(ln.lipsync_files(f"voice_{i:02d}", lipsync).values())
+        out["persona.json"] = (self.to_doc(lipsync).model_dump_json(indent=2) + "\n").encode()
         return out
 
-    def save(self, folder: str | os.PathLike) -> Path:
+    def save(self, folder: str | os.PathLike, lipsync: tuple[str, ...] | list[str] = ()) -> Path:
         """Write the persona folder atomically: built under a temporary name, then renamed.
 
         An existing folder is replaced only if it is a previous persona folder (holds persona.json).
         """
         folder = Path(folder)
-        write_persona_folder(folder, self.files())
+        write_persona_folder(folder, self.files(lipsync))
         return folder
 
 

@@ -4,6 +4,7 @@
 >>> p = pipe(seed=42, gender="female", age=60, lines=["The mines are cursed."])
 >>> p.save("npc42/")
 >>> line = pipe.say(p, "Welcome back.")
+>>> for chunk in pipe.stream(p, "Welcome back. The mines are cursed."): play(chunk.audio)
 
 Every random draw flows from the persona (its seed -> latent, and per line a generator keyed by
 the latent and the text), so the same seed, constraints, text and version give identical bytes.
@@ -15,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from . import __version__
 from .checkpoint import CheckpointError, load_weights, sha256_file
 from .fusion import RACES, TraitPrior, fuse
 from .persona import Persona, PersonaDoc, PersonaError, SpokenLine, check_seed, persona_latent
+
+if TYPE_CHECKING:
+    from .voice.stream import SpeechChunk
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 CARD_FILE = "card.json"
@@ -106,6 +110,15 @@ def text_rng(latent: np.ndarray, text: str, salt: str = "line") -> np.random.Gen
     """A generator owned by (persona, text): saying the same line again gives the same audio."""
     h = hashlib.sha256(np.asarray(latent, np.float64).tobytes() + salt.encode() + text.encode("utf-8")).digest()
     return np.random.Generator(np.random.PCG64(int.from_bytes(h[:16], "little")))
+
+
+def _chunk_rngs(latent: np.ndarray, text: str):
+    """Chunk ``i`` of a line draws from its own generator, keyed by (persona, text, i)."""
+    return lambda i: text_rng(latent, text, salt=f"line/chunk{i}")
+
+
+def _word_dicts(words) -> list[dict]:
+    return [{"word": w, "t_start": round(a, 3), "t_end": round(b, 3)} for w, a, b in words]
 
 
 class PersonaPipeline:
@@ -298,18 +311,33 @@ class PersonaPipeline:
         return self.render(persona.latent, traits, lines, seed=persona.seed,
                            origin={**persona.origin, "aged": float(years)})
 
-    def say(self, persona: Persona | PersonaDoc, text: str) -> SpokenLine:
-        """Render ``text`` in the persona's voice (audio + viseme track)."""
-        vm = self._need("voice")
+    @staticmethod
+    def _voice_of(persona: Persona | PersonaDoc) -> tuple[np.ndarray, dict[str, float]]:
         if isinstance(persona, PersonaDoc):
-            latent = np.asarray(persona.latent, np.float64)
-            params = dict(persona.voice)
+            latent, params = np.asarray(persona.latent, np.float64), dict(persona.voice)
         else:
             latent, params = persona.latent, persona.voice
         if not params:
             raise PersonaError("this persona has no voice parameters (it was made with --no-voice)")
-        audio, sr, visemes = vm.speak(text, params, text_rng(latent, text))
-        return SpokenLine(text=text, audio=audio, sample_rate=sr, visemes=visemes)
+        return latent, params
+
+    def say(self, persona: Persona | PersonaDoc, text: str) -> SpokenLine:
+        """Render ``text`` in the persona's voice (audio + viseme track)."""
+        vm = self._need("voice")
+        latent, params = self._voice_of(persona)
+        audio, sr, visemes, words, starts = vm.speak(text, params, _chunk_rngs(latent, text))
+        return SpokenLine(text=text, audio=audio, sample_rate=sr, visemes=visemes, words=_word_dicts(words),
+                          chunk_starts=starts)
+
+    def stream(self, persona: Persona | PersonaDoc, text: str) -> Iterator[SpeechChunk]:
+        """Render ``text`` in the persona's voice chunk by chunk, yielding each as soon as it is done.
+
+        Chunks are cut at sentence and phrase boundaries, the first one short. Their audio joined is
+        exactly ``say(persona, text).audio``; each chunk's ``visemes`` and ``words`` are in seconds
+        from the start of the line (``voice.stream``)."""
+        vm = self._need("voice")
+        latent, params = self._voice_of(persona)
+        return vm.speak_chunks(text, params, _chunk_rngs(latent, text))
 
     def info(self) -> dict[str, Any]:
         return {"package_version": __version__,

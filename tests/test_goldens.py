@@ -42,11 +42,11 @@ FILES = ("face.png", "voice_00.wav", "voice_01.wav")
 # sha256 with the tiny weights; update together with the package version (see the docstring)
 TINY_GOLDENS = {
     "7/face.png": "13d23e1a379dfcf4b196d2c5a4014a1b22622f5f3c2ce0461446b007f400a5fb",
-    "7/voice_00.wav": "db6cf1b6e99ab755c5596ba396699b1e6e1f467c06522b6c36afcc56f1be2eb5",
-    "7/voice_01.wav": "08ac3ab0e37509700ff00f8ef0a7222e63ab0213c8eaed7e38c37349d8b451e6",
+    "7/voice_00.wav": "3371076467edd2862962820a5c1af987f31b961fda695cc0f9efd426394f674a",
+    "7/voice_01.wav": "73483622323f465a55b371a57d499142abcd0bde3849d584766ff6e601bd6961",
     "42/face.png": "8b65d437b96c73c15f2388f5ca57bcdc569d7e81a591f38191121d5d96620508",
-    "42/voice_00.wav": "e19051105dcc721e8ce9e0dc8714cd09cdb4bb42d8fd912dd4b9c30cce14da43",
-    "42/voice_01.wav": "ce0c3388c8a8d7bbc08814f3fa0ab5e088e7dbd19f9e017cd8b0667a51c4d406",
+    "42/voice_00.wav": "aee02fd40d993d169d575248f217cce33b38d6d985a7dc3a7cade94efcd9448c",
+    "42/voice_01.wav": "00202b7d56a46da06a0b541a246908c4f9370446013ba779edce31a50ef30586",
 }
 
 

@@ -322,8 +322,12 @@ def test_chunk_packing_keeps_every_sound_within_the_limit(words, limit):
 
     ws = [syms + ([mark] if mark else []) for syms, mark in words]
     with counted("chunk_packing", cpu_limit_s=1.0):
-        chunks = _pack(ws, limit)
+        packed = _pack(ws, limit)
+        chunks = [c for c, _ in packed]
         assert all(0 < len(c) <= limit for c in chunks)
+        for c, spans in packed:  # word spans: inside the chunk, in order, never over a word break
+            assert all(0 <= a < b <= len(c) and WORD_BREAK not in c[a:b] for _, a, b in spans)
+            assert all(s1[2] < s2[1] for s1, s2 in zip(spans, spans[1:]))
         sounds = [s for w in ws for s in w if s in _SPEAKABLE]
         assert [s for c in chunks for s in c if s in _SPEAKABLE] == sounds
         assert all(c[0] != WORD_BREAK and c[-1] != WORD_BREAK for c in chunks)

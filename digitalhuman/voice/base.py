@@ -58,11 +58,13 @@ class BaseSpeech:
 
     ``audio``: (N,) float32 mono in [-1, 1]. ``phonemes``: (symbol, t_start s, t_end s) covering
     [0, N / sample_rate] without gaps; silences (start, end, between sentences) are ``"sil"``.
+    ``words``: (word, t_start s, t_end s) of each spoken word (its sounds, from the durations).
     """
 
     audio: np.ndarray
     sample_rate: int
     phonemes: list[tuple[str, float, float]] = field(default_factory=list)
+    words: list[tuple[str, float, float]] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -242,6 +244,7 @@ class BaseVoice:
         pause = np.zeros(int(round(pause_s * self.sample_rate)), dtype=np.float32)
         pieces: list[np.ndarray] = []
         phonemes: list[tuple[str, float, float]] = []
+        words: list[tuple[str, float, float]] = []
         offset = 0  # samples
         for i, chunk in enumerate(chunks):
             if i > 0 and pause.size:
@@ -252,11 +255,17 @@ class BaseVoice:
             audio, durations = self.synthesize_ids(
                 ids, rng=rng, length_scale=length_scale, noise_scale=noise_scale, noise_w=noise_w
             )
-            for symbol, a, b in _id_spans(chunk.symbols, durations, len(audio)):
+            spans = _id_spans(chunk.symbols, durations, len(audio))
+            for symbol, a, b in spans:
                 _append(phonemes, symbol, offset + a, offset + b, self.sample_rate)
+            for word, first, end in chunk.words:  # spans[1 + k] is symbol k
+                if 0 <= first < end <= len(chunk.symbols):
+                    words.append((word, (offset + spans[1 + first][1]) / self.sample_rate,
+                                  (offset + spans[end][2]) / self.sample_rate))
             pieces.append(audio)
             offset += audio.size
-        return BaseSpeech(audio=np.concatenate(pieces), sample_rate=self.sample_rate, phonemes=phonemes)
+        return BaseSpeech(audio=np.concatenate(pieces), sample_rate=self.sample_rate, phonemes=phonemes,
+                          words=words)
 
 
 def _check_params(rng: np.random.Generator, length_scale: float, noise_scale: float, noise_w: float) -> None:

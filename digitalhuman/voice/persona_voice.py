@@ -11,25 +11,28 @@ range, breathiness, spectral envelope) and turns it into renderer settings, all 
   linear-phase filter (dB per mel band, smoothed and clipped);
 - ``rate``: Piper's length scale (speaking rate) from the persona's delivery code.
 
-``speak(text, params, rng)`` synthesises the base speech with the persona's generator, changes
-pitch and formants with TD-PSOLA + resampling (no vocoder round trip, which is where WORLD lost
-quality here), applies the envelope filter and normalises loudness. Durations are unchanged, so
-the viseme track from Piper's durations stays valid.
+``speak_chunks(text, params, rng_for)`` cuts the line into chunks (``stream.plan_chunks``) and, per
+chunk, synthesises the base speech with the chunk's generator, changes pitch and formants with
+TD-PSOLA + resampling (no vocoder round trip, which is where WORLD lost quality here), applies the
+envelope filter and normalises loudness. ``speak`` joins them: a streamed line and a whole one are
+the same samples. Durations are unchanged, so the viseme track from Piper's durations stays valid.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from . import dsp
-from .base import BaseVoice
+from .base import SENTENCE_PAUSE_S, BaseVoice
 from .features import ENV_SLICE, FEATURE_NAMES, N_ENV, voice_features
+from .stream import SpeechChunk, chunk_visemes, join_tracks, plan_chunks
+from .text import phonemize
 from .vae import VoiceVAE, load_voice_vae
-from .visemes import phonemes_to_visemes
 
 REFERENCE_TEXT = (
     "The old mill by the river has been closed for twenty years. "
@@ -138,12 +141,38 @@ class PersonaVoice:
         return eps[0].double().numpy().clip(-4, 4)
 
     # ---------------------------------------------------------------------------------- speech
-    def speak(self, text: str, params: dict[str, float], rng: np.random.Generator):
-        """-> ``(audio float32 (N,), sample_rate, visemes)`` in the persona's voice."""
-        sp = self.base.synthesize(text, rng=rng, length_scale=float(params.get("rate", 1.0)))
-        x, sr = sp.audio, sp.sample_rate
-        y = self.render(x, sr, params)
-        return y, sr, phonemes_to_visemes(sp.phonemes, len(y) / sr)
+    def speak_chunks(self, text: str, params: dict[str, float],
+                     rng_for: Callable[[int], np.random.Generator]) -> Iterator[SpeechChunk]:
+        """Render ``text`` chunk by chunk (``voice.stream``), yielding each as soon as it is done.
+
+        Chunk ``i`` draws only from ``rng_for(i)`` and is normalised on its own, so it does not
+        depend on the chunks after it. A chunk that starts a new sentence begins with
+        ``SENTENCE_PAUSE_S`` of silence."""
+        check_params(params)
+        plan = plan_chunks(phonemize(text, self.base.id_map))
+        sr = self.base.sample_rate
+        pause = int(round(SENTENCE_PAUSE_S * sr))
+        start = 0
+        for i, (chunk, new_sentence) in enumerate(plan):
+            sp = self.base.synthesize([chunk], rng=rng_for(i), length_scale=float(params.get("rate", 1.0)))
+            y = self.render(sp.audio, sr, params)
+            lead = pause if i > 0 and new_sentence else 0
+            phonemes = list(sp.phonemes)
+            if lead:
+                y = np.concatenate([np.zeros(lead, np.float32), y])
+                phonemes = [("sil", 0.0, lead / sr)] + [(s, a + lead / sr, b + lead / sr) for s, a, b in phonemes]
+            t0 = (start + lead) / sr
+            yield SpeechChunk(index=i, start=start, audio=y, sample_rate=sr,
+                              visemes=chunk_visemes(phonemes, start, start + len(y), sr),
+                              words=[(w, t0 + a, t0 + b) for w, a, b in sp.words])
+            start += len(y)
+
+    def speak(self, text: str, params: dict[str, float], rng_for: Callable[[int], np.random.Generator]):
+        """-> ``(audio float32 (N,), sample_rate, visemes, words, chunk starts)``: the joined chunks."""
+        chunks = list(self.speak_chunks(text, params, rng_for))
+        audio = np.concatenate([c.audio for c in chunks])
+        return (audio, self.base.sample_rate, join_tracks(c.visemes for c in chunks),
+                [w for c in chunks for w in c.words], [c.start for c in chunks])
 
     def render(self, x: np.ndarray, sr: int, params: dict[str, float]) -> np.ndarray:
         check_params(params)

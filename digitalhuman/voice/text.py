@@ -79,10 +79,15 @@ class TextError(ValueError):
 
 @dataclass(frozen=True)
 class PhonemeChunk:
-    """One synthesis chunk: ``symbols`` are voice phoneme symbols without BOS/pad/EOS."""
+    """One synthesis chunk: ``symbols`` are voice phoneme symbols without BOS/pad/EOS.
+
+    ``words``: ``(word, start, end)`` per spoken word, ``symbols[start:end]`` its sounds (the
+    punctuation after it and the word breaks are outside every word).
+    """
 
     text: str
     symbols: tuple[str, ...]
+    words: tuple[tuple[str, int, int], ...] = ()
 
 
 def phoneme_id_map_from_config(config: Mapping) -> dict[str, int]:
@@ -154,9 +159,11 @@ def _is_speakable(symbols: Sequence[str]) -> bool:
     return any(s not in PUNCTUATION and s != WORD_BREAK and s not in MODIFIERS for s in symbols)
 
 
-def _sentence_words(sentence: gruut.const.Sentence, id_map: Mapping[str, int]) -> list[list[str]]:
-    """Symbols of each spoken word in ``sentence``; a break's punctuation joins the word before it."""
+def _sentence_words(sentence: gruut.const.Sentence, id_map: Mapping[str, int]) -> tuple[list[list[str]], list[str]]:
+    """Symbols of each spoken word in ``sentence`` and the words' text; a break's punctuation joins
+    the word before it."""
     words: list[list[str]] = []
+    texts: list[str] = []
     for word in sentence:
         if word.is_break:
             if words and words[-1][-1] not in PUNCTUATION:
@@ -173,37 +180,50 @@ def _sentence_words(sentence: gruut.const.Sentence, id_map: Mapping[str, int]) -
         symbols = [s for p in phonemes for s in _spell(p, id_map)]
         if _is_speakable(symbols):
             words.append(symbols)
-    return words
+            texts.append(word.text)
+    return words, texts
 
 
-def _pack(words: list[list[str]], limit: int) -> list[list[str]]:
+def _pack(words: list[list[str]], limit: int, texts: Sequence[str] | None = None,
+          ) -> list[tuple[list[str], list[tuple[str, int, int]]]]:
     """Join ``words`` with word breaks into chunks of at most ``limit`` symbols.
 
     A chunk that would overflow is cut after its last punctuated word, else before the new word.
+    Returns ``(symbols, [(word text, start, end)])`` per chunk (see ``PhonemeChunk.words``).
     """
+    texts = list(texts) if texts is not None else [""] * len(words)
 
-    def size(ws: list[list[str]]) -> int:
-        return sum(len(w) for w in ws) + max(0, len(ws) - 1)
+    def size(ws: list) -> int:
+        return sum(len(w) for w, _ in ws) + max(0, len(ws) - 1)
 
-    groups: list[list[list[str]]] = []
-    current: list[list[str]] = []
-    for word in words:
+    groups: list[list[tuple[list[str], str]]] = []
+    current: list[tuple[list[str], str]] = []
+    for word, text in zip(words, texts):
         for piece in (word[i : i + limit] for i in range(0, len(word), limit)):  # hard split if huge
-            if current and size(current + [piece]) > limit:
-                cut = max((j for j, w in enumerate(current[:-1]) if w[-1] in PUNCTUATION), default=-1)
+            if current and size(current + [(piece, text)]) > limit:
+                cut = max((j for j, (w, _) in enumerate(current[:-1]) if w[-1] in PUNCTUATION), default=-1)
                 groups.append(current[: cut + 1] if cut >= 0 else current)
                 current = current[cut + 1 :] if cut >= 0 else []
-                if current and size(current + [piece]) > limit:
+                if current and size(current + [(piece, text)]) > limit:
                     groups.append(current)
                     current = []
-            current.append(piece)
+            current.append((piece, text))
     if current:
         groups.append(current)
     chunks = []
     for group in groups:
-        chunk = [s for w in group for s in (*w, WORD_BREAK)][:-1]
+        chunk: list[str] = []
+        spans: list[tuple[str, int, int]] = []
+        for w, text in group:
+            if chunk:
+                chunk.append(WORD_BREAK)
+            end = len(w)
+            while end > 0 and w[end - 1] in PUNCTUATION:
+                end -= 1
+            spans.append((text, len(chunk), len(chunk) + end))
+            chunk.extend(w)
         if _is_speakable(chunk):
-            chunks.append(chunk)
+            chunks.append((chunk, spans))
     return chunks
 
 
@@ -223,9 +243,9 @@ def phonemize(
     chunks: list[PhonemeChunk] = []
     try:
         for sentence in gruut.sentences(cleaned, lang=LANG, espeak=True):
-            words = _sentence_words(sentence, id_map)
-            for symbols in _pack(words, max_chunk):
-                chunks.append(PhonemeChunk(text=sentence.text, symbols=tuple(symbols)))
+            words, texts = _sentence_words(sentence, id_map)
+            for symbols, spans in _pack(words, max_chunk, texts):
+                chunks.append(PhonemeChunk(text=sentence.text, symbols=tuple(symbols), words=tuple(spans)))
     except (ArithmeticError, OverflowError, RecursionError) as e:  # e.g. "1e400" in num2words
         raise TextError(f"could not read the numbers in {text[:80]!r} ({type(e).__name__}); write them out") from None
     if not chunks:
