@@ -1,0 +1,130 @@
+"""Request and response types of the HTTP service (pydantic; they are the OpenAPI schema)."""
+
+# No `from __future__ import annotations`: FastAPI must see the request model built inside create_app.
+from typing import Annotated, Any, Literal, NamedTuple
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..fusion import RACES
+from ..persona import LIPSYNC_FORMATS, MAX_SEED, PersonaDoc, Viseme, Word
+from ..voice.limits import MAX_TEXT_CHARS
+
+__all__ = ["Gender", "Race", "Seed", "Age", "Text", "LipsyncFormat", "SayRequest", "SayJSONRequest",
+           "SpokenLineJSON", "PersonaResponse", "ErrorResponse", "HealthResponse", "InfoResponse",
+           "persona_request_model", "PersonaKey", "make_key"]
+
+Gender = Literal["female", "male"]
+Race = Literal[RACES]  # type: ignore[valid-type]
+LipsyncFormat = Literal[LIPSYNC_FORMATS]  # type: ignore[valid-type]
+SEED_DOC = "persona seed, 0 .. 2**64-1"
+# pydantic writes the bounds of a strict int as floats (2**64-1 -> 1.8446744073709552e+19, which is
+# 2**64 and refuses a value the schema allows); json_schema_extra puts the exact integers back.
+Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_SEED, description=SEED_DOC,
+                            json_schema_extra={"minimum": 0, "maximum": MAX_SEED})]
+Age = Annotated[float, Field(strict=True, ge=0, le=100, description="age in years (0-100)")]
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS,
+                            description=f"a line of English dialogue, at most {MAX_TEXT_CHARS} characters")]
+Lipsync = Annotated[list[LipsyncFormat], Field(max_length=len(LIPSYNC_FORMATS),
+                                               description="lip-sync formats to make for each line")]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SayRequest(_Request):
+    """A new line in the voice of persona ``{seed}`` (give the same constraints it was created with)."""
+
+    text: Text
+    gender: Gender | None = None
+    age: Age | None = None
+    race: Race | None = None
+
+
+class SayJSONRequest(SayRequest):
+    """``SayRequest`` plus the lip-sync files to return with the line."""
+
+    lipsync: Lipsync = Field(default_factory=list, max_length=len(LIPSYNC_FORMATS))
+
+
+def persona_request_model(max_lines: int) -> type[BaseModel]:
+    class PersonaRequest(_Request):
+        """A persona: the seed decides everything the constraints leave open."""
+
+        seed: Seed
+        gender: Gender | None = None
+        age: Age | None = None
+        race: Race | None = Field(None, description="appearance group of the face")
+        lines: list[Text] = Field(default_factory=list, max_length=max_lines,
+                                  description=f"lines of dialogue to render (at most {max_lines})")
+        lipsync: Lipsync = Field(default_factory=list, max_length=len(LIPSYNC_FORMATS))
+
+    return PersonaRequest
+
+
+class SpokenLineJSON(BaseModel):
+    text: str
+    sample_rate: int
+    duration_s: float
+    visemes: list[Viseme] = Field(description="the Oculus viseme track, contiguous from 0 to duration_s")
+    words: list[Word] = Field(description="the spoken words with their times (s)")
+    audio_base64: str = Field(description="the WAV file (mono PCM 16-bit), base64")
+    lipsync: dict[LipsyncFormat, str] = Field(description="the lip-sync files asked for, by format (file text)")
+
+
+class PersonaResponse(BaseModel):
+    persona: PersonaDoc = Field(description="the persona.json document (as `digitalhuman create` writes it)")
+    face_url: str | None = Field(description="GET it for face.png (null without a face model)")
+    audio_urls: list[str] = Field(description="GET each for the WAV of persona.lines[i]")
+    lipsync_urls: list[dict[LipsyncFormat, str]] = Field(
+        description="per line: GET each for the lip-sync file named in persona.lines[i].lipsync")
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: Any = None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class Limits(BaseModel):
+    max_body_bytes: int
+    max_lines: int
+    max_text_chars: int
+    max_pending: int
+    inference_threads: int
+
+
+class InfoResponse(BaseModel):
+    package_version: str
+    models: dict[str, dict[str, Any]] = Field(description="card.json entries of the loaded weights, by model")
+    limits: Limits
+    available: dict[Literal["face", "voice", "fusion"], bool]
+    lipsync_formats: list[LipsyncFormat]
+
+
+class PersonaKey(NamedTuple):
+    seed: int
+    gender: str | None
+    age: float | None
+    race: str | None
+
+    def query(self, **extra: str) -> str:
+        pairs = (("gender", self.gender), ("age", _fmt_age(self.age)), ("race", self.race))
+        q = {k: v for k, v in pairs if v is not None}
+        q.update(extra)
+        return "?" + urlencode(q) if q else ""
+
+
+def _fmt_age(age: float | None) -> str | None:
+    if age is None:
+        return None
+    return str(int(age)) if float(age).is_integer() else repr(float(age))
+
+
+def make_key(seed: int, gender: str | None, age: float | None, race: str | None) -> PersonaKey:
+    # ages are floats everywhere (as in the CLI), so 60 and 60.0 are the same persona and persona.json
+    return PersonaKey(seed, gender, None if age is None else float(age), race)
