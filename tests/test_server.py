@@ -149,7 +149,7 @@ def test_invalid_persona_request_is_422(app, body, word):
 def test_text_limits(app):
     check_error(one(app, "POST", "/personas/1/say", json={"text": "a" * (MAX_TEXT_CHARS + 1)}), 422,
                 "at most 2000 characters")
-    check_error(one(app, "POST", "/personas/1/say", json={"text": "?!"}), 422, "speakable")
+    check_error(one(app, "POST", "/personas/1/say", json={"text": "?!"}), 422, "speakable", "letter")
     check_error(one(app, "GET", "/personas/1/say.wav", params={"text": "a" * (MAX_TEXT_CHARS + 1)}), 422, "text")
     check_error(one(app, "GET", "/personas/1/face.png?age=nan"), 422, "age")
 

@@ -60,6 +60,7 @@ def test_stream_is_the_wav_in_chunks(pipe):
 
 def test_stream_refuses_bad_input_before_streaming(app):
     check_error(one(app, "POST", "/personas/1/say/stream", json={"text": "!!!"}), 422, "speakable")
+    check_error(one(app, "GET", "/personas/1/say.wav?text=%C2%B7%26"), 422, "letter")
     check_error(one(app, "POST", "/personas/1/say/stream", json={"text": "Hi.", "lipsync": ["arkit"]}), 422, "lipsync")
 
 

@@ -44,6 +44,8 @@ def validation_error(exc: RequestValidationError) -> JSONResponse:
         if e.get("type") == "json_invalid":  # loc is ("body", character position)
             msg = f"not valid JSON: {(e.get('ctx') or {}).get('error', 'decode error')} at character {loc[-1]}"
             loc = ["body"]
+        elif e.get("type") == "string_pattern_mismatch":  # the only pattern: the text must have a letter
+            msg = "nothing speakable: the text needs at least one letter A-Z"
         elif e.get("type") == "model_attributes_type" and loc == ["body"]:
             msg = "the body must be a JSON object sent as Content-Type: application/json"
         else:

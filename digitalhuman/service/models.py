@@ -4,13 +4,13 @@
 from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..fusion import RACES
 from ..persona import LIPSYNC_FORMATS, MAX_SEED, PersonaDoc, Viseme, Word
 from ..voice.limits import MAX_TEXT_CHARS
 
-__all__ = ["Gender", "Race", "Seed", "Age", "Text", "LipsyncFormat", "SayRequest", "SayJSONRequest",
+__all__ = ["TEXT_PATTERN", "TEXT_DOC", "Gender", "Race", "Seed", "Age", "Text", "LipsyncFormat", "SayRequest", "SayJSONRequest",
            "SpokenLineJSON", "PersonaResponse", "ErrorResponse", "HealthResponse", "InfoResponse",
            "persona_request_model", "PersonaKey", "make_key"]
 
@@ -20,11 +20,22 @@ LipsyncFormat = Literal[LIPSYNC_FORMATS]  # type: ignore[valid-type]
 SEED_DOC = "persona seed, 0 .. 2**64-1"
 # pydantic writes the bounds of a strict int as floats (2**64-1 -> 1.8446744073709552e+19, which is
 # 2**64 and refuses a value the schema allows); json_schema_extra puts the exact integers back.
-Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_SEED, description=SEED_DOC,
-                            json_schema_extra={"minimum": 0, "maximum": MAX_SEED})]
+Seed = Annotated[int, BeforeValidator(lambda v: _integral(v)),
+                 Field(strict=True, ge=0, le=MAX_SEED, description=SEED_DOC,
+                       json_schema_extra={"minimum": 0, "maximum": MAX_SEED})]
 Age = Annotated[float, Field(strict=True, ge=0, le=100, description="age in years (0-100)")]
-Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS,
-                            description=f"a line of English dialogue, at most {MAX_TEXT_CHARS} characters")]
+# Something to say: at least one Latin letter (text made only of symbols has nothing speakable, so
+# the schema says so instead of the service refusing text the schema allowed).
+TEXT_PATTERN = "[A-Za-z]"
+TEXT_DOC = f"a line of English dialogue: 1-{MAX_TEXT_CHARS} characters with at least one letter A-Z"
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN, description=TEXT_DOC)]
+
+
+def _integral(v):
+    """JSON Schema counts 42.0 as an integer: take it as 42 (never a bool, a string or 42.5)."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**64:
+        return int(v)
+    return v
 Lipsync = Annotated[list[LipsyncFormat], Field(max_length=len(LIPSYNC_FORMATS),
                                                description="lip-sync formats to make for each line")]
 

@@ -11,7 +11,7 @@ from ..lipsync import MEDIA_TYPES
 from ..persona import LIPSYNC_FORMATS, MAX_SEED
 from ..voice.limits import MAX_TEXT_CHARS
 from .core import PersonaService
-from .models import (SEED_DOC, Gender, HealthResponse, InfoResponse, LipsyncFormat, PersonaResponse, Race,
+from .models import (SEED_DOC, TEXT_DOC, TEXT_PATTERN, Gender, HealthResponse, InfoResponse, LipsyncFormat, PersonaResponse, Race,
                      SayJSONRequest, SayRequest, SpokenLineJSON, make_key)
 from .streaming import NDJSON, stream_response
 
@@ -20,7 +20,7 @@ __all__ = ["add_routes", "CACHE_CONTROL"]
 CACHE_CONTROL = "public, max-age=86400"  # same URL, same bytes (for one version and weights); ETag revalidates
 SeedPath = Annotated[int, PathParam(ge=0, le=MAX_SEED, description=SEED_DOC)]
 AgeQuery = Annotated[float | None, Query(ge=0, le=100, description="age in years (0-100)")]
-TextQuery = Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS, description="the line of dialogue")]
+TextQuery = Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN, description=TEXT_DOC)]
 NOT_MODIFIED = {304: {"description": "not modified (If-None-Match matched the ETag)"}}
 HEADERS_DOC = {"ETag": {"description": "strong tag of the bytes", "schema": {"type": "string"}},
                "Cache-Control": {"description": CACHE_CONTROL, "schema": {"type": "string"}}}
