@@ -34,6 +34,8 @@ import numpy as np
 
 from . import __version__
 from .checkpoint import atomic_write_bytes, sha256_file
+from .export_readme import (BASE_VOICE_FILE, FACE_FILE, LIPSYNC_MAP_FILE, REFERENCE_SCRIPT, VISEME_MAP_FILE, VOICE_FILE,
+                            readme_text)
 
 __all__ = ["export_onnx", "face_generator_onnx", "ExportError", "OPSET", "PARITY_BAR", "FACE_FILE", "VOICE_FILE",
            "BASE_VOICE_FILE"]
@@ -42,9 +44,6 @@ OPSET = 17
 MIN_OPSET = 15  # lowest opset tested here; also the newest that Unity Sentis documents
 PARITY_BAR = 1e-3  # max abs difference onnxruntime vs PyTorch, both networks
 PARITY_SEEDS = 64
-FACE_FILE = "face_generator.onnx"
-VOICE_FILE = "voice_prior_decoder.onnx"
-BASE_VOICE_FILE = "base_voice_seeded.onnx"
 MANIFEST_FILE = "manifest.json"
 FACE_COND_LAYOUT = ["male", "female", "age_n", "white", "black", "asian", "indian", "other"]
 PARITY_TEXT = "The old mill by the river."
@@ -182,6 +181,8 @@ def face_generator_onnx(g, opset: int = OPSET) -> bytes:
 def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, Any], float]:
     from .face.gan import AGE_CENTER
     from .face.model import FaceModel
+    from .fusion import SL_FACE
+    from .pipeline import DEFAULT_PSI
 
     model = FaceModel.load(entry.file, entry.sha256)
     g = model.g.eval()
@@ -200,8 +201,12 @@ def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, An
         "age_center_years": AGE_CENTER,
         "age_presented": "age_n = clamp(c + age_strength * (age_n - c), -1, 1) with c = age_n of age_center_years",
         "age_n": "log1p(clamp(age_years, 0, 116)) / log1p(100) * 2 - 1",
-        "z": "standard normal; the Python pipeline uses persona.json latent[4:132] * psi (psi 0.8)",
+        "z": f"standard normal; the Python pipeline uses persona.json latent[{SL_FACE.start}:{SL_FACE.stop}] * psi "
+             f"(psi {DEFAULT_PSI})",
+        "z_from_persona": {"latent_slice": [SL_FACE.start, SL_FACE.stop], "psi": DEFAULT_PSI},
         "image": "RGB, NCHW, [-1, 1]; to uint8: round((clamp(x, -1, 1) + 1) * 127.5)",
+        "skip_rgb": bool(g.cfg.skip_rgb),
+        "reference": f"{REFERENCE_SCRIPT}: these formulas in numpy + onnxruntime, persona.json -> face.png",
     }
     return meta, err
 
@@ -322,38 +327,19 @@ def _export_base_voice(out: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- readme
-def _readme(manifest: dict[str, Any]) -> str:
-    f, v = manifest["files"][FACE_FILE], manifest["files"][VOICE_FILE]
-    face_src, voice_src = f["source_model"], v["source_model"]
-    R = f["resolution"]
-    face_lic = face_src.get("licence", "not stated in the weights card; check where the weights came from")
-    voice_lic = voice_src.get("licence", "not stated in the weights card; check where the weights came from")
-    return f"""digitalhuman {manifest['package_version']} ONNX export
-{'=' * 40}
+def _write_lipsync_maps(out: Path) -> dict[str, Any]:
+    from .lipsync import mapping_doc
+    from .voice.visemes import PHONEME_TO_VISEME, VISEMES
 
-{FACE_FILE}
-    z (B,128) float32 standard normal, cond (B,8) float32 -> image (B,3,{R},{R}) float32 in [-1, 1] (RGB, NCHW).
-    cond = [male, female, age_n, white, black, asian, indian, other]
-      female in [0,1] (soft values allowed), male = 1 - female,
-      age_n = log1p(age_years) / log1p(100) * 2 - 1, group one-hot (or soft weights summing to 1).
-    Weights: {face_src['id']}. Licence: {face_lic}
-
-{VOICE_FILE}
-    cond (B,2) = [female, (age_years - {v['age_center']:g}) / {v['age_scale']:g}],
-    eps (B,{v['latent_dim']}) standard normal -> features (B,{len(v['feature_names'])}) in original units, columns: {', '.join(v['feature_names'])}.
-    Weights: {voice_src['id']}. Licence: {voice_lic}
-
-{BASE_VOICE_FILE} (+ {BASE_VOICE_FILE}.json: Piper config with the phoneme id map)
-    Piper voice en_US-joe-medium (https://huggingface.co/rhasspy/piper-voices), dataset licence CC0
-    (base_voice_MODEL_CARD.txt). The card says the voice was fine-tuned from Piper's lessac voice,
-    whose training data has its own licence terms: check them for your use. Edited so that
-    its noise is an input (noise_0, noise_1) and its durations an output (durations): the same
-    phoneme ids, scales and noise give the same audio. 22,050 Hz, 256 samples per frame.
-
-manifest.json: sha256, inputs/outputs, opsets, versions and the onnxruntime-vs-PyTorch parity.
-Only onnxruntime {manifest['onnxruntime_version']} (CPU, Python) was used to check these files.
-The digitalhuman code is MIT licensed.
-"""
+    phonemes = {"visemes": list(VISEMES), "phoneme_to_viseme": dict(sorted(PHONEME_TO_VISEME.items())),
+                "unknown": "sil",
+                "note": "keys are the voice's phoneme symbols (and multi-character IPA); stress marks belong to "
+                        "the next sound, length marks and diacritics to the sound before"}
+    _write(out / VISEME_MAP_FILE, (json.dumps(phonemes, indent=1, ensure_ascii=False) + "\n").encode())
+    _write(out / LIPSYNC_MAP_FILE, (json.dumps(mapping_doc(), indent=1) + "\n").encode())
+    shutil.copyfile(Path(__file__).resolve().parent / REFERENCE_SCRIPT, out / REFERENCE_SCRIPT)
+    return {name: {"file": name, "sha256": sha256_file(out / name)}
+            for name in (VISEME_MAP_FILE, LIPSYNC_MAP_FILE, REFERENCE_SCRIPT)}
 
 
 # ------------------------------------------------------------------------------------------- API
@@ -390,6 +376,7 @@ def export_onnx(out_dir: str | Path, weights_dir: str | Path | None = None, *, s
     face_meta, face_err = _export_face(entries["face"], out, seeds, opset)
     voice_meta, voice_err = _export_voice(entries["voice"], out, seeds, opset)
     base_meta = _export_base_voice(out)
+    extra_files = _write_lipsync_maps(out)
     parity = {
         "seeds": seeds,
         "bar": PARITY_BAR,
@@ -410,8 +397,9 @@ def export_onnx(out_dir: str | Path, weights_dir: str | Path | None = None, *, s
             BASE_VOICE_FILE: _file_entry(out / BASE_VOICE_FILE, base_meta),
         },
         "parity": parity,
+        "other_files": extra_files,
     }
-    (out / "README.txt").write_text(_readme(manifest), encoding="utf-8")
+    (out / "README.txt").write_text(readme_text(manifest), encoding="utf-8")
     _write(out / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
 
     if strict:

@@ -16,13 +16,19 @@ from digitalhuman.pipeline import write_card
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TINY_FACE = FaceGANConfig(resolution=16, z_dim=128, cond_embed=8, g_channels=4, d_channels=4, max_channels=16,
                           extra_levels=1)
+# the 128 px generator's layout (skip_rgb: the level below's RGB, upsampled, is added), tiny
+TINY_FACE_SKIP = FaceGANConfig(resolution=32, z_dim=128, cond_embed=8, g_channels=4, d_channels=4, max_channels=16,
+                               extra_levels=1, skip_rgb=True)
 
 
-def make_tiny_weights(folder: Path, voice: bool = True) -> Path:
+def make_tiny_weights(folder: Path, voice: bool = True, face: FaceGANConfig = TINY_FACE,
+                      face_meta: dict[str, str] | None = None) -> Path:
+    """``face``/``face_meta``: another generator config (e.g. ``TINY_FACE_SKIP``) and its metadata
+    (``gender_strength``, ``age_strength``), as the shipped weights carry them."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    g = Generator(TINY_FACE).eval()
-    save_weights(folder / "face.safetensors", g.state_dict(), kind="face_generator", config=TINY_FACE)
+    g = Generator(face).eval()
+    save_weights(folder / "face.safetensors", g.state_dict(), kind="face_generator", config=face, extra=face_meta)
     rng = np.random.default_rng(0)
     prior = TraitPrior.fit(rng.integers(0, 2, 500), rng.integers(0, 5, 500), rng.uniform(1, 90, 500))
     save_weights(folder / "fusion.safetensors", {"trait_counts": torch.from_numpy(prior.counts)}, kind="fusion",
