@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what the engine-reader tests need, from Debian's packages:
+#   godot3-server  Godot 3.2 headless: runs samples/engine/godot3/ (tests/test_engines.py)
+#   mono-mcs       the C# compiler: compiles the Unity reader and the docs/engines.md sketch
+#                  against the stubs in samples/engine/unity_stubs/
+#
+#   bash scripts/install-engines.sh
+#
+# Idempotent and quiet: exits 0 at once when both are there. Needs root (CI runs as root) or sudo.
+# The tests skip (with the reason) when a tool is absent, so a machine without them still runs
+# the rest of the suite; CI runs this script first (.ci/run), so there they run.
+set -euo pipefail
+
+if command -v godot3-server >/dev/null && command -v mcs >/dev/null; then
+    exit 0
+fi
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "error: installing godot3-server/mono-mcs needs root (or sudo)" >&2; exit 2; }
+    SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+# apt's chatter goes to a log, shown only if a step fails
+if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends godot3-server mono-mcs; } >"$LOG" 2>&1; then
+    cat "$LOG" >&2
+    echo "error: apt-get could not install godot3-server and mono-mcs (see above)" >&2
+    exit 1
+fi
+for tool in godot3-server mcs; do
+    command -v "$tool" >/dev/null || { echo "error: apt-get ran but $tool is missing" >&2; exit 1; }
+done
+echo "installed godot3-server $(godot3-server --version 2>/dev/null | head -1) and $(mcs --version 2>/dev/null | head -1)"
