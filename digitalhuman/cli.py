@@ -62,6 +62,8 @@ def _text(value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .lipsync import add_lipsync_option
+
     p = argparse.ArgumentParser(prog="digitalhuman", description="Seeded NPC personas: a face and a matching voice.",
                                 epilog="examples:" + EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"digitalhuman {__version__}")
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="appearance group of the face (the labels of the face data)")
         sp.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT",
                         help="a line of dialogue (repeatable)")
-        _lipsync_option(sp)
+        add_lipsync_option(sp)
 
     c = sub.add_parser("create", help="create one persona into a folder")
     c.add_argument("--seed", type=_seed, default=None, help="required unless --from-face/--from-voice (then 0)")
@@ -118,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--persona", type=Path, required=True, help="a persona folder (with persona.json)")
     s.add_argument("--text", type=_text, required=True)
     s.add_argument("--out", type=Path, help="WAV file to write (default: PERSONA/say_<hash>.wav)")
-    _lipsync_option(s)
+    add_lipsync_option(s)
 
     sub.add_parser("info", help="package version, models, training data and licences")
 
@@ -164,13 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
     tz.add_argument("--data", type=Path, default=_default_data("utkface128"))
     tz.add_argument("--out", type=Path, required=True)
     return p
-
-
-def _lipsync_option(sp) -> None:
-    from .lipsync import lipsync_arg
-
-    sp.add_argument("--lipsync", type=lipsync_arg, default=(), metavar="FORMATS",
-                    help="lip-sync files beside each WAV: oculus,arkit,vrm,rhubarb (comma-separated) or all")
 
 
 def _port(value: str) -> int:
@@ -411,7 +406,7 @@ def cmd_train(args) -> int:
 
 def cmd_serve(args) -> int:
     try:
-        from .service import serve
+        from .server import serve
     except ImportError as e:
         raise CLIError(f"the HTTP service needs the 'serve' extra: pip install 'digitalhuman[serve]' ({e})") from None
     serve(host=args.host, port=args.port, weights=args.weights, workers=args.workers)

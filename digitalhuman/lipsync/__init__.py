@@ -158,3 +158,9 @@ def say_sidecars(line, wav_name: str, formats: Sequence[str]) -> tuple[dict[str,
     doc = {"text": line.text, "sample_rate": line.sample_rate, "duration_s": round(line.duration_s, 4),
            "visemes": line.visemes, "words": line.words, "lipsync": {f: name for f, (name, _) in files.items()}}
     return {name: data for name, data in files.values()}, doc
+
+
+def add_lipsync_option(parser) -> None:
+    """``--lipsync FORMATS`` on an argparse (sub)parser (create, batch, say)."""
+    parser.add_argument("--lipsync", type=lipsync_arg, default=(), metavar="FORMATS",
+                        help="lip-sync files beside each WAV: oculus,arkit,vrm,rhubarb (comma-separated) or all")
