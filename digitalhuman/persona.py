@@ -131,9 +131,11 @@ def parse_persona_json(text: str | bytes) -> PersonaDoc:
     if not isinstance(data, dict):
         raise PersonaError("persona.json must hold a JSON object")
     version = data.get("schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
+    if isinstance(version, bool) or version not in SUPPORTED_SCHEMA_VERSIONS:  # True == 1 in Python
+        shown = repr(version).encode("unicode_escape").decode("ascii")  # a hostile file: one bounded line
         raise PersonaError(
-            f"persona.json schema_version {version!r} is not supported (this digitalhuman reads "
+            f"persona.json schema_version {shown[:60] + '...' if len(shown) > 60 else shown} is not supported "
+            f"(this digitalhuman reads "
             f"{list(SUPPORTED_SCHEMA_VERSIONS)}); recreate the persona with this version"
         )
     try:
