@@ -24,41 +24,10 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .cli_args import (CLIError, age_arg, default_data, port_arg, positive_int, read_audio, read_image, seed_arg,
+                       text_arg, train_seed_arg)
 
 EPILOG = __doc__.split("Examples::", 1)[1]
-
-
-class CLIError(Exception):
-    pass
-
-
-def _age(value: str) -> float:
-    try:
-        age = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"age must be a number of years, got {value!r}") from None
-    if not 0 <= age <= 100:
-        raise argparse.ArgumentTypeError(f"age must be between 0 and 100 years, got {value!r}")
-    return age
-
-
-def _seed(value: str) -> int:
-    if not value.isascii() or not value.isdigit():
-        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {value!r}")
-    seed = int(value)
-    if seed > 2**64 - 1:
-        raise argparse.ArgumentTypeError("seed must be at most 2**64-1")
-    return seed
-
-
-def _text(value: str) -> str:
-    from .voice.limits import MAX_TEXT_CHARS
-
-    if not value.strip():
-        raise argparse.ArgumentTypeError("text is empty")
-    if len(value) > MAX_TEXT_CHARS:
-        raise argparse.ArgumentTypeError(f"text is {len(value)} characters; the limit is {MAX_TEXT_CHARS}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,14 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     def constraints(sp):
         sp.add_argument("--gender", choices=["female", "male"])
-        sp.add_argument("--age", type=_age, help="years (0-100); the voice data has no speakers under 16")
+        sp.add_argument("--age", type=age_arg, help="years (0-100); the voice data has no speakers under 16")
         sp.add_argument("--race", choices=["white", "black", "asian", "indian", "other"],
                         help="appearance group of the face (the labels of the face data)")
-        sp.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT",
+        sp.add_argument("--say", action="append", type=text_arg, default=[], metavar="TEXT",
                         help="a line of dialogue (repeatable)")
 
     c = sub.add_parser("create", help="create one persona into a folder")
-    c.add_argument("--seed", type=_seed, default=None, help="required unless --from-face/--from-voice (then 0)")
+    c.add_argument("--seed", type=seed_arg, default=None, help="required unless --from-face/--from-voice (then 0)")
     c.add_argument("--out", type=Path, required=True)
     src = c.add_mutually_exclusive_group()
     src.add_argument("--from-face", type=Path, metavar="IMAGE", help="read the traits from a face crop")
@@ -87,19 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     constraints(c)
 
     bl = sub.add_parser("blend", help="a persona between two others, face and voice together")
-    bl.add_argument("--a", type=_seed, required=True, help="seed of the first persona")
-    bl.add_argument("--b", type=_seed, required=True, help="seed of the second persona")
+    bl.add_argument("--a", type=seed_arg, required=True, help="seed of the first persona")
+    bl.add_argument("--b", type=seed_arg, required=True, help="seed of the second persona")
     bl.add_argument("--t", type=float, default=0.5, help="0 = a, 1 = b (default 0.5)")
     bl.add_argument("--out", type=Path, required=True)
-    bl.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT")
+    bl.add_argument("--say", action="append", type=text_arg, default=[], metavar="TEXT")
 
     fa = sub.add_parser("family", help="a persona and K relatives who resemble it in face and voice")
-    fa.add_argument("--seed", type=_seed, required=True)
-    fa.add_argument("--members", type=_positive_int, default=3, help="relatives to make (default 3, max 20)")
+    fa.add_argument("--seed", type=seed_arg, required=True)
+    fa.add_argument("--members", type=positive_int, default=3, help="relatives to make (default 3, max 20)")
     fa.add_argument("--out", type=Path, required=True, help="OUT/0 is the persona, OUT/1.. its relatives")
     fa.add_argument("--gender", choices=["same", "any", "female", "male"], default="same",
                     help="relatives' gender: the persona's (default), drawn at random (any), or this one")
-    fa.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT")
+    fa.add_argument("--say", action="append", type=text_arg, default=[], metavar="TEXT")
 
     b = sub.add_parser("batch", help="create many personas: OUT/<seed>/ + manifest.jsonl; resumable")
     b.add_argument("--seeds", required=True, help="e.g. 0-499,600,700-710")
@@ -115,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("say", help="render a new line in a persona's voice")
     s.add_argument("--persona", type=Path, required=True, help="a persona folder (with persona.json)")
-    s.add_argument("--text", type=_text, required=True)
+    s.add_argument("--text", type=text_arg, required=True)
     s.add_argument("--out", type=Path, help="WAV file to write (default: PERSONA/say_<hash>.wav)")
 
     sub.add_parser("info", help="package version, models, training data and licences")
@@ -123,31 +92,31 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model on your own licensed data")
     tsub = t.add_subparsers(dest="model", required=True, metavar="MODEL")
     tf = tsub.add_parser("face", help="the conditional face GAN (numbered run folder in --out)")
-    tf.add_argument("--data", type=Path, default=_default_data("utkface128"), help="face folder: images/ + labels.csv")
+    tf.add_argument("--data", type=Path, default=default_data("utkface128"), help="face folder: images/ + labels.csv")
     tf.add_argument("--out", type=Path, required=True, help="parent folder of the numbered run folders")
     tf.add_argument("--resume", action="store_true", help="continue the newest face run in --out")
-    tf.add_argument("--steps", type=_positive_int, help="stop at this many steps (default 200000)")
+    tf.add_argument("--steps", type=positive_int, help="stop at this many steps (default 200000)")
     tf.add_argument("--minutes", type=float, default=0.0, help="stop after this wall time")
     tf.add_argument("--resolution", type=int, choices=[32, 64, 128], default=64)
-    tf.add_argument("--batch", type=_positive_int, default=64)
+    tf.add_argument("--batch", type=positive_int, default=64)
     tf.add_argument("--grow-from", type=Path, metavar="WEIGHTS",
                     help="start G from a generator at half the resolution (face_generator.safetensors)")
-    tf.add_argument("--g-channels", type=_positive_int, help="G channels at full resolution (default 32; 16 when growing)")
-    tf.add_argument("--d-channels", type=_positive_int, help="D channels at full resolution (default 32)")
+    tf.add_argument("--g-channels", type=positive_int, help="G channels at full resolution (default 32; 16 when growing)")
+    tf.add_argument("--d-channels", type=positive_int, help="D channels at full resolution (default 32)")
     tf.add_argument("--cache", type=Path, help="folder to cache decoded images in")
-    tf.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads (default 2)")
-    tf.add_argument("--seed", type=_train_seed, default=0,
+    tf.add_argument("--threads", type=positive_int, default=2, help="torch CPU threads (default 2)")
+    tf.add_argument("--seed", type=train_seed_arg, default=0,
                     help="initialisation and data order of a new run (default 0; --resume keeps the run's)")
     tv = tsub.add_parser("voice", help="the speech VAE over real speakers")
-    tv.add_argument("--data", type=Path, default=_default_data("commonvoice61"))
+    tv.add_argument("--data", type=Path, default=default_data("commonvoice61"))
     tv.add_argument("--out", type=Path, required=True)
     tv.add_argument("--resume", action="store_true")
     tv.add_argument("--cache", type=Path, help="folder to cache extracted voice features in")
-    tv.add_argument("--epochs", type=_positive_int, help="stop at this many epochs (default 300)")
+    tv.add_argument("--epochs", type=positive_int, help="stop at this many epochs (default 300)")
     sv = sub.add_parser("serve", help="HTTP service (loopback by default; docs/http.md)")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    sv.add_argument("--port", type=_port, default=8080)
-    sv.add_argument("--workers", type=_positive_int, default=1, help="processes, each with its own models")
+    sv.add_argument("--port", type=port_arg, default=8080)
+    sv.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own models")
     ex = sub.add_parser("export", help="export models for game engines")
     exsub = ex.add_subparsers(dest="format", required=True, metavar="FORMAT")
     eo = exsub.add_parser("onnx", help="face generator, voice prior+decoder and the seeded base voice as ONNX")
@@ -159,35 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("what", choices=["faces", "voices", "fusion"])
     ev.add_argument("rest", nargs=argparse.REMAINDER, help="options of the evaluation (see its --help)")
     tz = tsub.add_parser("fusion", help="the trait prior (joint gender / group / age distribution of the faces)")
-    tz.add_argument("--data", type=Path, default=_default_data("utkface128"))
+    tz.add_argument("--data", type=Path, default=default_data("utkface128"))
     tz.add_argument("--out", type=Path, required=True)
     return p
-
-
-def _port(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {value!r}")
-    return int(value)
-
-
-def _positive_int(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return int(value)
-
-
-def _train_seed(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or int(value) >= 2**31:
-        raise argparse.ArgumentTypeError(f"expected a seed 0 to 2147483647, got {value!r}")
-    return int(value)
-
-
-def _default_data(name: str) -> Path | None:
-    """``../shared/data/NAME`` from the working folder or the source tree, where it exists."""
-    for base in (Path.cwd() / ".." / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"):
-        if (base / name).is_dir():
-            return (base / name).resolve()
-    return None
 
 
 def _pipeline(args, **kw):
@@ -201,12 +144,12 @@ def cmd_create(args) -> int:
     if args.from_face is not None:
         if args.gender or args.age is not None or args.race:
             raise CLIError("--from-face reads gender, age and group from the image; drop --gender/--age/--race")
-        persona = pipe.from_face(_read_image(args.from_face), seed=args.seed or 0, lines=args.say,
+        persona = pipe.from_face(read_image(args.from_face), seed=args.seed or 0, lines=args.say,
                                  keep_face=args.keep_face)
     elif args.from_voice is not None:
         if args.gender or args.age is not None:
             raise CLIError("--from-voice reads gender and age from the clip; drop --gender/--age")
-        audio, sr = _read_audio(args.from_voice)
+        audio, sr = read_audio(args.from_voice)
         persona = pipe.from_voice(audio, sr, seed=args.seed or 0, lines=args.say)
     else:
         if args.seed is None:
@@ -221,43 +164,6 @@ def cmd_create(args) -> int:
     t = persona.traits
     print(f"{args.out}: {t['gender']}, {t['age']:.0f} years, {len(persona.lines)} line(s)")
     return 0
-
-
-MAX_INPUT_BYTES = 50_000_000
-
-
-def _read_image(path: Path):
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise CLIError(f"{path}: no such image file")
-    if path.stat().st_size > MAX_INPUT_BYTES:
-        raise CLIError(f"{path}: larger than {MAX_INPUT_BYTES // 1_000_000} MB")
-    try:
-        with Image.open(path) as im:
-            if im.width * im.height > 4096 * 4096:
-                raise CLIError(f"{path}: image larger than 4096x4096")
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as e:
-        raise CLIError(f"{path}: not a readable image ({e})") from None
-
-
-def _read_audio(path: Path):
-    import numpy as np
-    import soundfile as sf
-
-    if not path.is_file():
-        raise CLIError(f"{path}: no such audio file")
-    if path.stat().st_size > MAX_INPUT_BYTES:
-        raise CLIError(f"{path}: larger than {MAX_INPUT_BYTES // 1_000_000} MB")
-    try:
-        audio, sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as e:
-        raise CLIError(f"{path}: not a readable audio file ({e})") from None
-    if len(audio) > 120 * sr:
-        raise CLIError(f"{path}: longer than 120 s; give a short clip of the voice")
-    return np.ascontiguousarray(audio.mean(axis=1)), int(sr)
 
 
 def cmd_blend(args) -> int:
@@ -334,7 +240,7 @@ def cmd_say(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .pipeline import WEIGHTS_DIR, read_card
+    from .weights_card import WEIGHTS_DIR, read_card
 
     entries = read_card(args.weights)
     print(f"digitalhuman {__version__}")
@@ -421,7 +327,7 @@ def cmd_export(args) -> int:
 def cmd_evaluate(args) -> int:
     import importlib
 
-    module = importlib.import_module(f".evaluate_{args.what}", __package__)
+    module = importlib.import_module(f".evaluate.{args.what}", __package__)
     return int(module.main(args.rest) or 0)
 
 

@@ -12,77 +12,22 @@ the latent and the text), so the same seed, constraints, text and version give i
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from . import __version__
-from .checkpoint import CheckpointError, load_weights, sha256_file
+from .checkpoint import load_weights
 from .fusion import RACES, TraitPrior, fuse
 from .persona import Persona, PersonaDoc, PersonaError, SpokenLine, check_seed, persona_latent
+from .weights_card import CARD_FILE, ModelEntry, read_card, weights_folder
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-CARD_FILE = "card.json"
 DEFAULT_PSI = 0.8  # face truncation: 1 = full diversity, lower = more typical faces
 
 
 class ModelNotAvailable(RuntimeError):
     """A model the request needs is not shipped (or not found in the given weights folder)."""
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    id: str
-    file: Path
-    sha256: str
-    info: dict[str, Any]
-
-
-def weights_folder(path: str | Path | None = None) -> Path:
-    """The weights folder ``path`` names (None: the weights shipped in the package)."""
-    return Path(path) if path is not None else WEIGHTS_DIR
-
-
-def read_card(path: str | Path | None = None) -> dict[str, ModelEntry]:
-    """Read ``card.json`` of a weights folder -> {model name: entry} (only models whose file exists)."""
-    folder = weights_folder(path)
-    card = folder / CARD_FILE
-    if not card.is_file():
-        return {}
-    from .persona import safe_file_name
-
-    try:
-        data = json.loads(card.read_bytes())
-        models = data["models"]
-        if not isinstance(models, dict):
-            raise TypeError("'models' is not an object")
-        out = {}
-        for name, m in models.items():
-            if not (isinstance(m, dict) and isinstance(m.get("id"), str) and isinstance(m.get("sha256"), str)):
-                raise TypeError(f"model {name!r} needs string 'id', 'file' and 'sha256'")
-            f = folder / safe_file_name(m["file"])
-            if f.is_file():
-                out[name] = ModelEntry(name, m["id"], f, m["sha256"], m)
-        return out
-    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
-        raise CheckpointError(f"{card}: unreadable model card ({str(e)[:200]})") from None
-
-
-def write_card(folder: str | Path, models: dict[str, dict[str, Any]]) -> Path:
-    """Write ``folder/card.json`` for model files already in ``folder`` (sha256 computed here)."""
-    folder = Path(folder)
-    card = {"format_version": 1, "models": {}}
-    for name, m in models.items():
-        entry = dict(m)
-        entry["sha256"] = sha256_file(folder / m["file"])
-        card["models"][name] = entry
-    path = folder / CARD_FILE
-    path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    return path
 
 
 def _group_weights(race: str | None) -> np.ndarray:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from digitalhuman.checkpoint import load_training_checkpoint, load_weights  # noqa: E402
-from digitalhuman.pipeline import write_card  # noqa: E402
+from digitalhuman.weights_card import write_card  # noqa: E402
 
 W = ROOT / "digitalhuman" / "weights"
 UTK = ("UTKFace (Zhang, Song, Qi, CVPR 2017) 128x128 crops as in ../shared/data/utkface128, "

@@ -5,27 +5,24 @@ import numpy as np
 import pytest
 
 from digitalhuman.eval_lines import EVAL_LINES
-from digitalhuman.evaluate_fusion import (
+from digitalhuman.evaluate.fusion import FULL, QUICK, main
+from digitalhuman.evaluate.fusion_figures import (
     CHECKS,
-    FULL,
     LINES,
-    QUICK,
-    aged_section,
     agreement,
     balanced_pick,
     check_rows,
     constrained_specs,
     family_figures,
-    family_section,
-    fit_age_judge,
     format_table,
-    main,
     match_rate,
     mean_embedding,
     monotone_rate,
     pick_strangers,
     spearman,
 )
+from digitalhuman.evaluate.fusion_sections import aged_section, family_section
+from digitalhuman.evaluate.voice_judges import fit_age_judge
 
 nan = float("nan")
 
@@ -230,9 +227,9 @@ def test_lines_are_two_held_out_lines_and_quick_is_smaller():
 
 
 def test_main_without_judges_says_how_to_install(monkeypatch, capsys):
-    from digitalhuman import evaluate_fusion
+    from digitalhuman.evaluate import fusion
 
-    monkeypatch.setattr(evaluate_fusion, "judges_missing", lambda: ["dlib"])
+    monkeypatch.setattr(fusion, "judges_missing", lambda: ["dlib"])
     assert main(["--quick"]) == 2
     err = capsys.readouterr().err
     assert "install-judges.sh" in err and "dlib" in err

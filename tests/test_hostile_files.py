@@ -23,7 +23,8 @@ from safetensors.torch import save_file
 from digitalhuman.checkpoint import (CheckpointError, load_training_checkpoint, load_weights,
                                      save_training_checkpoint, save_weights)
 from digitalhuman.cli import main
-from digitalhuman.pipeline import PersonaPipeline, write_card
+from digitalhuman.pipeline import PersonaPipeline
+from digitalhuman.weights_card import write_card
 
 # --------------------------------------------------------------------------------------- helpers
 
