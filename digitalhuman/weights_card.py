@@ -15,6 +15,7 @@ from .checkpoint import CheckpointError, sha256_file
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 CARD_FILE = "card.json"
+LICENCE_FILE = "LICENSE-WEIGHTS.md"  # the shipped weights' licence (not the code's MIT)
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,27 @@ def read_card(path: str | Path | None = None) -> dict[str, ModelEntry]:
         raise CheckpointError(f"{card}: unreadable model card ({str(e)[:200]})") from None
 
 
-def write_card(folder: str | Path, models: dict[str, dict[str, Any]]) -> Path:
-    """Write ``folder/card.json`` for model files already in ``folder`` (sha256 computed here)."""
+def read_card_file(path: str | Path | None = None) -> dict[str, Any]:
+    """The whole ``card.json`` of a weights folder as JSON (``{}`` when there is none)."""
+    card = weights_folder(path) / CARD_FILE
+    if not card.is_file():
+        return {}
+    try:
+        data = json.loads(card.read_bytes())
+    except (ValueError, RecursionError) as e:
+        raise CheckpointError(f"{card}: unreadable model card ({str(e)[:200]})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{card}: unreadable model card (not a JSON object)")
+    return data
+
+
+def write_card(folder: str | Path, models: dict[str, dict[str, Any]], licence_file: str | None = None) -> Path:
+    """Write ``folder/card.json`` for model files already in ``folder`` (sha256 computed here);
+    ``licence_file`` names the weights' licence file in ``folder``."""
     folder = Path(folder)
-    card = {"format_version": 1, "models": {}}
+    card: dict[str, Any] = {"format_version": 1, "models": {}}
+    if licence_file is not None:
+        card["licence_file"] = licence_file
     for name, m in models.items():
         entry = dict(m)
         entry["sha256"] = sha256_file(folder / m["file"])
