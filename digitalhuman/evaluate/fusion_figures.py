@@ -30,6 +30,7 @@ CHECKS = (
     ("constrained_voice_gender", "constrained: voice gender", ">=", 0.90, None),
     ("face_to_voice_gender", "real face -> voice gender", ">=", 0.85, None),
     ("voice_to_face_gender", "real voice -> face gender", ">=", 0.85, None),
+    ("voice_to_face_age_spearman", "real voice -> persona age (rho)", ">=", None, None),  # reported, no bar
     ("siblings_closer", "sibling closer, face & voice", ">=", 0.95, None),
     ("siblings_closer_cross_gender", "other-gender sibling closer", ">=", None, None),  # reported, no bar
     ("blend_monotone", "blend distance rises", ">=", 0.90, None),

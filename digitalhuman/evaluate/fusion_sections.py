@@ -96,20 +96,29 @@ def face_to_voice_section(rows: list[dict], faces: list[dict], gj, aj) -> dict:
 
 
 def voice_to_face_section(rows: list[dict], speakers: list[dict]) -> dict:
+    from ..voice.features import AGE_YEARS
+    from .voice_age import age_agreement
+
     ok = [r for r in rows if "failed" not in r]
     label = np.array([speakers[r["i"]]["female"] for r in ok], bool)
     fm = match_rate([r["face_p_female"] for r in ok], label)
     vt = match_rate([r["female"] for r in ok], label)
-    sm = {"face_judge_vs_label": fm, "vae_traits_vs_label": vt, "speakers": len(rows),
-          "failed": [r["failed"] for r in rows if "failed" in r]}
+    ages = age_agreement([r["age"] for r in ok], [AGE_YEARS.get(speakers[r["i"]]["age"], np.nan) for r in ok], label)
+    sm = {"face_judge_vs_label": fm, "vae_traits_vs_label": vt, "persona_age_vs_label": ages,
+          "face_judge_age_vs_label_spearman": spearman([r["face_age"] for r in ok],
+                                                       [AGE_YEARS.get(speakers[r["i"]]["age"], np.nan) for r in ok])["rho"],
+          "speakers": len(rows), "failed": [r["failed"] for r in rows if "failed" in r]}
     details = [{"speaker": speakers[r["i"]]["speaker"], "female": speakers[r["i"]]["female"],
                 "age_bucket": speakers[r["i"]]["age"], "clip": r.get("clip"), "inferred_female": r.get("female"),
                 "inferred_age": r.get("age"), "face_p_female": r.get("face_p_female"), "face_age": r.get("face_age"),
                 "failed": r.get("failed")} for r in rows]
     note = (f"{fm['n_female']} female / {fm['n'] - fm['n_female']} male speakers, balanced {fmt(fm['balanced'])} "
             f"(female {fmt(fm['female'], 2)}, male {fmt(fm['male'], 2)}); VAE-inferred gender = label "
-            f"{fmt(vt['rate'])} (balanced {fmt(vt['balanced'])}); {len(rows) - len(ok)} without a usable clip")
-    return {"figures": {"voice_to_face_gender": fm["rate"], "voice_to_face_gender_n": fm["n"]},
+            f"{fmt(vt['rate'])} (balanced {fmt(vt['balanced'])}); persona age rho vs label {fmt(ages['spearman'])} "
+            f"(face judge's age {fmt(sm['face_judge_age_vs_label_spearman'])}), MAE {fmt(ages['mae_years'], 1)} y; "
+            f"{len(rows) - len(ok)} without a usable clip")
+    return {"figures": {"voice_to_face_gender": fm["rate"], "voice_to_face_gender_n": fm["n"],
+                        "voice_to_face_age_spearman": ages["spearman"], "voice_to_face_age_spearman_n": ages["n"]},
             "summary": sm, "details": details, "note": note}
 
 
