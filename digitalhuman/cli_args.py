@@ -33,13 +33,32 @@ def seed_arg(value: str) -> int:
     return seed
 
 
+def aged_arg(value: str) -> float:
+    """``--aged YEARS``: a finite number within +-100 (the persona's own age narrows it further)."""
+    try:
+        years = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--aged must be a number of years, got {value!r}") from None
+    if not -100 <= years <= 100:
+        raise argparse.ArgumentTypeError(f"--aged must be between -100 and 100 years (the new age 0-100), got {value!r}")
+    return years
+
+
 def text_arg(value: str) -> str:
+    """A line of dialogue: not empty, within the limit, and with something the voice can say
+    (the same phonemiser as the voice, no model: emoji-only or punctuation-only text is refused)."""
     from .voice.limits import MAX_TEXT_CHARS
 
     if not value.strip():
         raise argparse.ArgumentTypeError("text is empty")
     if len(value) > MAX_TEXT_CHARS:
         raise argparse.ArgumentTypeError(f"text is {len(value)} characters; the limit is {MAX_TEXT_CHARS}")
+    from .voice.text import TextError, phonemize
+
+    try:
+        phonemize(value)
+    except TextError as e:
+        raise argparse.ArgumentTypeError(f"cannot be spoken: {e}") from None
     return value
 
 
