@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from digitalhuman.evaluate_faces import generator_from_weights
+from digitalhuman.evaluate.faces import generator_from_weights
 
 
 def _time_calls(generate, batch: int, runs: int) -> list[float]:

@@ -28,7 +28,7 @@ import sys
 import time
 
 from digitalhuman.eval_lines import EVAL_LINES
-from digitalhuman.evaluate_voices import joe_rng
+from digitalhuman.evaluate.voices import joe_rng
 from digitalhuman.pipeline import PersonaPipeline
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .checkpoint import atomic_write_bytes
 from .persona import MAX_SEED, PersonaError, load_persona_doc
@@ -61,6 +61,54 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
     return int(k), int(n)
 
 
+SHARDS_ENV = "DIGITALHUMAN_SHARDS"  # the shard count for Kubernetes Indexed Jobs (or --shards)
+
+
+def _env_int(env: Mapping[str, str], name: str) -> int:
+    v = env[name].strip()
+    if not (v.isascii() and v.isdigit()) or len(v) > 6:
+        raise PersonaError(f"--shard auto: {name}={env[name][:20]!r} is not a non-negative integer")
+    return int(v)
+
+
+def auto_shard(env: Mapping[str, str], shards: int | None = None) -> tuple[int, int, str]:
+    """``(K, N, where from)`` of this worker from the scheduler's environment, for ``--shard auto``.
+
+    In order: a SLURM job array (``SLURM_ARRAY_TASK_ID`` and ``SLURM_ARRAY_TASK_COUNT``;
+    ``K = (ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP``, MIN 0 and STEP 1 when unset),
+    torchrun or a Kubeflow PyTorchJob (``RANK`` and ``WORLD_SIZE``), a Kubernetes Indexed Job
+    (``JOB_COMPLETION_INDEX``; it has no count variable, so ``N`` is ``shards`` (``--shards``) or
+    ``DIGITALHUMAN_SHARDS``, set to the Job's ``completions``). ``shards``, when given, must agree
+    with the scheduler's count.
+    """
+    if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+        task, n = _env_int(env, "SLURM_ARRAY_TASK_ID"), _env_int(env, "SLURM_ARRAY_TASK_COUNT")
+        lo = _env_int(env, "SLURM_ARRAY_TASK_MIN") if "SLURM_ARRAY_TASK_MIN" in env else 0
+        step = _env_int(env, "SLURM_ARRAY_TASK_STEP") if "SLURM_ARRAY_TASK_STEP" in env else 1
+        if step < 1 or task < lo or (task - lo) % step:
+            raise PersonaError(f"--shard auto: SLURM array task {task} is not MIN + k * STEP ({lo} + k * {step}); "
+                               "use an evenly spaced --array, or give --shard K/N")
+        k, where = (task - lo) // step, "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT"
+    elif "RANK" in env and "WORLD_SIZE" in env:
+        k, n, where = _env_int(env, "RANK"), _env_int(env, "WORLD_SIZE"), "RANK/WORLD_SIZE"
+    elif "JOB_COMPLETION_INDEX" in env:
+        k, where = _env_int(env, "JOB_COMPLETION_INDEX"), "JOB_COMPLETION_INDEX"
+        if shards is None and SHARDS_ENV in env:
+            shards = _env_int(env, SHARDS_ENV)
+        if shards is None:
+            raise PersonaError(f"--shard auto: JOB_COMPLETION_INDEX is set but not the number of shards; "
+                               f"give --shards N or set {SHARDS_ENV} (the Job's completions)")
+        n = shards
+    else:
+        raise PersonaError("--shard auto: no scheduler variables found (SLURM_ARRAY_TASK_ID + SLURM_ARRAY_TASK_COUNT, "
+                           "RANK + WORLD_SIZE, or JOB_COMPLETION_INDEX with --shards N); give --shard K/N")
+    if shards is not None and shards != n:
+        raise PersonaError(f"--shards {shards} does not match the scheduler's {n} workers ({where})")
+    if not 0 <= k < n <= 10_000:
+        raise PersonaError(f"--shard auto: worker {k} of {n} from {where} is not 0 <= K < N <= 10000")
+    return k, n, where
+
+
 def shard_seeds(seeds: Sequence[int], shard: tuple[int, int] | None) -> list[int]:
     if shard is None:
         return list(seeds)
@@ -68,14 +116,19 @@ def shard_seeds(seeds: Sequence[int], shard: tuple[int, int] | None) -> list[int
     return [s for i, s in enumerate(seeds) if i % n == k]
 
 
-def prepare_out(out: Path, request: dict[str, Any]) -> None:
-    """Create ``out`` or check it is the same batch as ``request``; refuse anything else."""
+def check_out(out: Path, request: dict[str, Any]) -> bool:
+    """Whether ``out`` can take the batch ``request`` (True: it holds this batch already, a resume;
+    False: it is new or empty). Raises for anything else; writes nothing."""
     marker = out / MARKER
     if out.exists() and not out.is_dir():
         raise PersonaError(f"--out {out} exists and is not a folder")
-    if out.is_dir():
-        clean_partial(out)
-    if out.is_dir() and any(out.iterdir()):
+    for parent in out.parents:  # a file on the way would fail later, after the models are loaded
+        if parent.exists():
+            if not parent.is_dir():
+                raise PersonaError(f"--out {out}: {parent} is not a folder")
+            break
+    partial = (".tmp", ".old", ".tmp.npz")
+    if out.is_dir() and any(not (p.name.startswith(".") and p.name.endswith(partial)) for p in out.iterdir()):
         if not marker.is_file():
             raise PersonaError(f"--out {out} is not empty and is not a previous batch; choose another folder")
         try:
@@ -85,9 +138,18 @@ def prepare_out(out: Path, request: dict[str, Any]) -> None:
         if previous != request:
             raise PersonaError(f"--out {out} holds a different batch (other seeds, lines or options); "
                                "rerun with the same arguments to resume, or choose another folder")
+        return True
+    return False
+
+
+def prepare_out(out: Path, request: dict[str, Any]) -> None:
+    """Create ``out`` or check it is the same batch as ``request``; refuse anything else."""
+    if out.is_dir():
+        clean_partial(out)
+    if check_out(out, request):
         return
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(marker, (json.dumps(request, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(out / MARKER, (json.dumps(request, indent=2, sort_keys=True) + "\n").encode())
 
 
 def clean_partial(out: Path) -> None:

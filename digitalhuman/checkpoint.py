@@ -91,11 +91,17 @@ def save_weights(
 
 
 def load_weights(
-    path: str | os.PathLike, *, kind: str, expected_sha256: str | None = None
+    path: str | os.PathLike, *, kind: str, expected_sha256: str | None = None, framework: str = "pt"
 ) -> tuple[dict[str, "torch.Tensor"], dict[str, Any], dict[str, str]]:
-    """Load ``(tensors as float32, config dict, metadata)``; refuse anything unexpected."""
+    """Load ``(tensors as float32, config dict, metadata)``; refuse anything unexpected.
+
+    ``framework="np"`` gives numpy arrays instead of torch tensors, without importing torch."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+
+    if framework == "np":
+        from safetensors.numpy import load_file
+    else:
+        from safetensors.torch import load_file
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weight file not found: {path}")
@@ -109,7 +115,7 @@ def load_weights(
     try:
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework=framework) as f:
             meta = dict(f.metadata() or {})
         if "digitalhuman" in meta:
             meta = json.loads(meta["digitalhuman"])
@@ -135,7 +141,12 @@ def load_weights(
             raise ValueError("config is not an object")
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path.name}: its config is missing or unreadable ({e}); re-export the weights") from None
-    tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    if framework == "np":
+        import numpy as np
+
+        tensors = {k: (v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v) for k, v in tensors.items()}
+    else:
+        tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
     return tensors, config, meta
 
 

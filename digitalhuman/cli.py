@@ -24,41 +24,10 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .cli_args import (CLIError, aged_arg, age_arg, default_data, port_arg, positive_int, read_audio, read_image,
+                       seed_arg, text_arg, train_seed_arg)
 
 EPILOG = __doc__.split("Examples::", 1)[1]
-
-
-class CLIError(Exception):
-    pass
-
-
-def _age(value: str) -> float:
-    try:
-        age = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"age must be a number of years, got {value!r}") from None
-    if not 0 <= age <= 100:
-        raise argparse.ArgumentTypeError(f"age must be between 0 and 100 years, got {value!r}")
-    return age
-
-
-def _seed(value: str) -> int:
-    if not value.isascii() or not value.isdigit():
-        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {value!r}")
-    seed = int(value)
-    if seed > 2**64 - 1:
-        raise argparse.ArgumentTypeError("seed must be at most 2**64-1")
-    return seed
-
-
-def _text(value: str) -> str:
-    from .voice.limits import MAX_TEXT_CHARS
-
-    if not value.strip():
-        raise argparse.ArgumentTypeError("text is empty")
-    if len(value) > MAX_TEXT_CHARS:
-        raise argparse.ArgumentTypeError(f"text is {len(value)} characters; the limit is {MAX_TEXT_CHARS}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,43 +41,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     def constraints(sp):
         sp.add_argument("--gender", choices=["female", "male"])
-        sp.add_argument("--age", type=_age, help="years (0-100); the voice data has no speakers under 16")
+        sp.add_argument("--age", type=age_arg, help="years (0-100); the voice data has no speakers under 16")
         sp.add_argument("--race", choices=["white", "black", "asian", "indian", "other"],
                         help="appearance group of the face (the labels of the face data)")
-        sp.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT",
+        sp.add_argument("--say", action="append", type=text_arg, default=[], metavar="TEXT",
                         help="a line of dialogue (repeatable)")
         add_lipsync_option(sp)
 
     c = sub.add_parser("create", help="create one persona into a folder")
-    c.add_argument("--seed", type=_seed, default=None, help="required unless --from-face/--from-voice (then 0)")
+    c.add_argument("--seed", type=seed_arg, default=None, help="required unless --from-face/--from-voice (then 0)")
     c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--overwrite", action="store_true", help="replace the persona already in --out (atomically)")
     src = c.add_mutually_exclusive_group()
     src.add_argument("--from-face", type=Path, metavar="IMAGE", help="read the traits from a face crop")
-    src.add_argument("--from-voice", type=Path, metavar="CLIP", help="read the traits and voice from a clip")
-    c.add_argument("--keep-face", action="store_true", help="with --from-face: use the given image as face.png")
-    c.add_argument("--aged", type=float, metavar="YEARS", help="the same person YEARS older (negative: younger)")
+    src.add_argument("--from-voice", type=Path, metavar="CLIP",
+                     help="read the traits and voice from a clip (WAV; FLAC and OGG are read too)")
+    c.add_argument("--keep-face", action="store_true",
+                   help="with --from-face: face.png is the given image, centre-cropped and resized to the generated faces' size")
+    c.add_argument("--aged", type=aged_arg, metavar="YEARS",
+                   help="the same person YEARS older (negative: younger); the new age must be 0-100")
     constraints(c)
 
     bl = sub.add_parser("blend", help="a persona between two others, face and voice together")
-    bl.add_argument("--a", type=_seed, required=True, help="seed of the first persona")
-    bl.add_argument("--b", type=_seed, required=True, help="seed of the second persona")
+    bl.add_argument("--a", type=seed_arg, required=True, help="seed of the first persona")
+    bl.add_argument("--b", type=seed_arg, required=True, help="seed of the second persona")
     bl.add_argument("--t", type=float, default=0.5, help="0 = a, 1 = b (default 0.5)")
     bl.add_argument("--out", type=Path, required=True)
-    bl.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT")
+    bl.add_argument("--overwrite", action="store_true", help="replace the persona already in --out (atomically)")
+    bl.add_argument("--say", action="append", type=text_arg, default=[], metavar="TEXT")
 
     fa = sub.add_parser("family", help="a persona and K relatives who resemble it in face and voice")
-    fa.add_argument("--seed", type=_seed, required=True)
-    fa.add_argument("--members", type=_positive_int, default=3, help="relatives to make (default 3, max 20)")
+    fa.add_argument("--seed", type=seed_arg, required=True)
+    fa.add_argument("--members", type=positive_int, default=3, help="relatives to make (default 3, max 20)")
     fa.add_argument("--out", type=Path, required=True, help="OUT/0 is the persona, OUT/1.. its relatives")
     fa.add_argument("--gender", choices=["same", "any", "female", "male"], default="same",
                     help="relatives' gender: the persona's (default), drawn at random (any), or this one")
-    fa.add_argument("--say", action="append", type=_text, default=[], metavar="TEXT")
+    fa.add_argument("--say", action="append", type=text_arg, default=[], metavar="TEXT")
 
     b = sub.add_parser("batch", help="create many personas: OUT/<seed>/ + manifest.jsonl; resumable")
     b.add_argument("--seeds", required=True, help="e.g. 0-499,600,700-710")
     b.add_argument("--out", type=Path, required=True)
     b.add_argument("--no-voice", action="store_true", help="faces and traits only")
-    b.add_argument("--shard", help="K/N: make only this worker's share of the seeds")
+    b.add_argument("--shard", metavar="K/N|auto",
+                   help="make only worker K's share of N; auto: K and N from SLURM_ARRAY_TASK_ID/_COUNT, "
+                        "RANK/WORLD_SIZE or JOB_COMPLETION_INDEX (docs/scale-out.md)")
+    b.add_argument("--shards", type=positive_int, metavar="N",
+                   help="with --shard auto: the number of workers (needed for Kubernetes Indexed Jobs)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     constraints(b)
 
@@ -118,80 +96,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("say", help="render a new line in a persona's voice")
     s.add_argument("--persona", type=Path, required=True, help="a persona folder (with persona.json)")
-    s.add_argument("--text", type=_text, required=True)
+    s.add_argument("--text", type=text_arg, required=True)
     s.add_argument("--out", type=Path, help="WAV file to write (default: PERSONA/say_<hash>.wav)")
     add_lipsync_option(s)
+    s.add_argument("--overwrite", action="store_true", help="replace an existing WAV (and its .visemes.json)")
 
-    sub.add_parser("info", help="package version, models, training data and licences")
+    i = sub.add_parser("info", help="package version, models, training data, licences and figures")
+    i.add_argument("--json", action="store_true", help="everything (the whole model card) as JSON")
 
     t = sub.add_parser("train", help="train a model on your own licensed data")
     tsub = t.add_subparsers(dest="model", required=True, metavar="MODEL")
     tf = tsub.add_parser("face", help="the conditional face GAN (numbered run folder in --out)")
-    tf.add_argument("--data", type=Path, default=_default_data("utkface128"), help="face folder: images/ + labels.csv")
+    tf.add_argument("--data", type=Path, default=default_data("utkface128"), help="face folder: images/ + labels.csv")
     tf.add_argument("--out", type=Path, required=True, help="parent folder of the numbered run folders")
     tf.add_argument("--resume", action="store_true", help="continue the newest face run in --out")
-    tf.add_argument("--steps", type=_positive_int, help="stop at this many steps (default 200000)")
+    tf.add_argument("--steps", type=positive_int, help="stop at this many steps (default 200000)")
     tf.add_argument("--minutes", type=float, default=0.0, help="stop after this wall time")
     tf.add_argument("--resolution", type=int, choices=[32, 64, 128], default=64)
-    tf.add_argument("--batch", type=_positive_int, default=64)
+    tf.add_argument("--batch", type=positive_int, default=64)
     tf.add_argument("--grow-from", type=Path, metavar="WEIGHTS",
                     help="start G from a generator at half the resolution (face_generator.safetensors)")
-    tf.add_argument("--g-channels", type=_positive_int, help="G channels at full resolution (default 32; 16 when growing)")
-    tf.add_argument("--d-channels", type=_positive_int, help="D channels at full resolution (default 32)")
+    tf.add_argument("--g-channels", type=positive_int, help="G channels at full resolution (default 32; 16 when growing)")
+    tf.add_argument("--d-channels", type=positive_int, help="D channels at full resolution (default 32)")
     tf.add_argument("--cache", type=Path, help="folder to cache decoded images in")
-    tf.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads (default 2)")
-    tf.add_argument("--seed", type=_train_seed, default=0,
+    tf.add_argument("--threads", type=positive_int, default=2, help="torch CPU threads (default 2)")
+    tf.add_argument("--seed", type=train_seed_arg, default=0,
                     help="initialisation and data order of a new run (default 0; --resume keeps the run's)")
     tv = tsub.add_parser("voice", help="the speech VAE over real speakers")
-    tv.add_argument("--data", type=Path, default=_default_data("commonvoice61"))
+    tv.add_argument("--data", type=Path, default=default_data("commonvoice61"))
     tv.add_argument("--out", type=Path, required=True)
     tv.add_argument("--resume", action="store_true")
     tv.add_argument("--cache", type=Path, help="folder to cache extracted voice features in")
-    tv.add_argument("--epochs", type=_positive_int, help="stop at this many epochs (default 300)")
+    tv.add_argument("--epochs", type=positive_int, help="stop at this many epochs (default 300)")
     sv = sub.add_parser("serve", help="HTTP service (loopback by default; docs/http.md)")
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    sv.add_argument("--port", type=_port, default=8080)
-    sv.add_argument("--workers", type=_positive_int, default=1, help="processes, each with its own models")
+    sv.add_argument("--port", type=port_arg, default=8080)
+    sv.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own models")
     ex = sub.add_parser("export", help="export models for game engines")
     exsub = ex.add_subparsers(dest="format", required=True, metavar="FORMAT")
     eo = exsub.add_parser("onnx", help="face generator, voice prior+decoder and the seeded base voice as ONNX")
     eo.add_argument("--out", type=Path, required=True)
     eo.add_argument("--opset", type=int, choices=[15, 17], default=17, help="15 for Unity Sentis (default 17)")
-    ev = sub.add_parser("evaluate", help="judge the models with outside judges (needs scripts/install-judges.sh)",
+    ev = sub.add_parser("evaluate", help="judge the models (faces, voices, fusion need scripts/install-judges.sh)",
                         description="Judge the models with outside judges; install them first with "
                                     "scripts/install-judges.sh. `digitalhuman evaluate WHAT --help` lists WHAT's options.")
-    ev.add_argument("what", choices=["faces", "voices", "fusion"])
+    ev.add_argument("what", choices=["faces", "voices", "fusion", "voice_age"])
     ev.add_argument("rest", nargs=argparse.REMAINDER, help="options of the evaluation (see its --help)")
     tz = tsub.add_parser("fusion", help="the trait prior (joint gender / group / age distribution of the faces)")
-    tz.add_argument("--data", type=Path, default=_default_data("utkface128"))
+    tz.add_argument("--data", type=Path, default=default_data("utkface128"))
     tz.add_argument("--out", type=Path, required=True)
+    p.commands = sub.choices  # each command's own parser, for usage errors found after parsing
     return p
-
-
-def _port(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {value!r}")
-    return int(value)
-
-
-def _positive_int(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return int(value)
-
-
-def _train_seed(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or int(value) >= 2**31:
-        raise argparse.ArgumentTypeError(f"expected a seed 0 to 2147483647, got {value!r}")
-    return int(value)
-
-
-def _default_data(name: str) -> Path | None:
-    """``../shared/data/NAME`` from the working folder or the source tree, where it exists."""
-    for base in (Path.cwd() / ".." / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"):
-        if (base / name).is_dir():
-            return (base / name).resolve()
-    return None
 
 
 def _pipeline(args, **kw):
@@ -201,75 +156,74 @@ def _pipeline(args, **kw):
 
 
 def cmd_create(args) -> int:
+    from .persona import check_persona_out
+
+    # everything that can be checked without the models first: a mistake answers in a second
+    if args.from_face is None and args.from_voice is None and args.seed is None:
+        raise CLIError("create needs --seed (or --from-face / --from-voice)")
+    if args.keep_face and args.from_face is None:
+        raise CLIError("--keep-face only goes with --from-face")
+    if args.from_face is not None and (args.gender or args.age is not None or args.race):
+        raise CLIError("--from-face reads gender, age and group from the image; drop --gender/--age/--race")
+    if args.from_voice is not None and (args.gender or args.age is not None):
+        raise CLIError("--from-voice reads gender and age from the clip; drop --gender/--age")
+    check_persona_out(args.out, args.overwrite)
+    image = read_image(args.from_face) if args.from_face is not None else None
+    audio = read_audio(args.from_voice) if args.from_voice is not None else None
+    if args.aged is not None and image is None and audio is None:  # the age needs the trait prior only
+        age = args.age if args.age is not None else _prior_age(args)
+        if age is not None:
+            _check_aged(age, args.aged)
     pipe = _pipeline(args)
-    if args.from_face is not None:
-        if args.gender or args.age is not None or args.race:
-            raise CLIError("--from-face reads gender, age and group from the image; drop --gender/--age/--race")
-        persona = pipe.from_face(_read_image(args.from_face), seed=args.seed or 0, lines=args.say,
+    if image is not None:
+        persona = pipe.from_face(image, seed=args.seed or 0, lines=[] if args.aged is not None else args.say,
                                  keep_face=args.keep_face)
-    elif args.from_voice is not None:
-        if args.gender or args.age is not None:
-            raise CLIError("--from-voice reads gender and age from the clip; drop --gender/--age")
-        audio, sr = _read_audio(args.from_voice)
-        persona = pipe.from_voice(audio, sr, seed=args.seed or 0, lines=args.say)
+    elif audio is not None:
+        persona = pipe.from_voice(*audio, seed=args.seed or 0, lines=[] if args.aged is not None else args.say)
     else:
-        if args.seed is None:
-            raise CLIError("create needs --seed (or --from-face / --from-voice)")
-        if args.keep_face:
-            raise CLIError("--keep-face only goes with --from-face")
         persona = pipe(seed=args.seed, gender=args.gender, age=args.age, race=args.race,
                        lines=[] if args.aged is not None else args.say)
     if args.aged is not None:
+        _check_aged(persona.traits["age"], args.aged)
         persona = pipe.aged(persona, args.aged, lines=args.say)
-    persona.save(args.out, lipsync=args.lipsync)
+    persona.save(args.out, lipsync=args.lipsync, overwrite=args.overwrite)
     t = persona.traits
     print(f"{args.out}: {t['gender']}, {t['age']:.0f} years, {len(persona.lines)} line(s)")
     return 0
 
 
-MAX_INPUT_BYTES = 50_000_000
+def _prior_age(args) -> float | None:
+    """The age of persona ``args.seed`` from the trait prior alone (no torch, no model load);
+    None when the weights have no trait prior (the full load then says so)."""
+    from .fusion import TraitPrior, fuse
+    from .persona import persona_latent
+    from .weights_card import read_card
+
+    entry = read_card(args.weights).get("fusion")
+    if entry is None:
+        return None
+    prior = TraitPrior.load(entry.file, entry.sha256)
+    return fuse(prior, persona_latent(args.seed), gender=args.gender, race=args.race).traits["age"]
 
 
-def _read_image(path: Path):
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+def _check_aged(age: float, years: float) -> None:
+    from .pipeline import AGE_RANGE, aged_range
 
-    if not path.is_file():
-        raise CLIError(f"{path}: no such image file")
-    if path.stat().st_size > MAX_INPUT_BYTES:
-        raise CLIError(f"{path}: larger than {MAX_INPUT_BYTES // 1_000_000} MB")
-    try:
-        with Image.open(path) as im:
-            if im.width * im.height > 4096 * 4096:
-                raise CLIError(f"{path}: image larger than 4096x4096")
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as e:
-        raise CLIError(f"{path}: not a readable image ({e})") from None
-
-
-def _read_audio(path: Path):
-    import numpy as np
-    import soundfile as sf
-
-    if not path.is_file():
-        raise CLIError(f"{path}: no such audio file")
-    if path.stat().st_size > MAX_INPUT_BYTES:
-        raise CLIError(f"{path}: larger than {MAX_INPUT_BYTES // 1_000_000} MB")
-    try:
-        audio, sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as e:
-        raise CLIError(f"{path}: not a readable audio file ({e})") from None
-    if len(audio) > 120 * sr:
-        raise CLIError(f"{path}: longer than 120 s; give a short clip of the voice")
-    return np.ascontiguousarray(audio.mean(axis=1)), int(sr)
+    lo, hi = aged_range(age)
+    if not lo <= years <= hi:
+        raise CLIError(f"--aged {years:g}: this persona is {age:g} years old, so --aged must be between {lo:g} and "
+                       f"{hi:g} (ages {AGE_RANGE[0]}-{AGE_RANGE[1]})")
 
 
 def cmd_blend(args) -> int:
     if not 0.0 <= args.t <= 1.0:
         raise CLIError(f"--t must be between 0 and 1, got {args.t}")
+    from .persona import check_persona_out
+
+    check_persona_out(args.out, args.overwrite)
     pipe = _pipeline(args)
     p = pipe.blend(pipe(seed=args.a, voice=True), pipe(seed=args.b, voice=True), args.t, lines=args.say)
-    p.save(args.out)
+    p.save(args.out, overwrite=args.overwrite)
     print(f"{args.out}: {p.traits['gender']}, {p.traits['age']:.0f} years (t={args.t} between {args.a} and {args.b})")
     return 0
 
@@ -277,10 +231,13 @@ def cmd_blend(args) -> int:
 def cmd_family(args) -> int:
     if args.members > 20:
         raise CLIError("--members is at most 20")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise CLIError(f"--out {args.out} is not an empty folder")
+    from .persona import check_persona_out
+
+    check_persona_out(args.out)
     pipe = _pipeline(args)
     base = pipe(seed=args.seed, lines=args.say)
-    if args.out.exists() and any(args.out.iterdir()):
-        raise CLIError(f"--out {args.out} is not empty")
     base.save(args.out / "0")
     for k in range(1, args.members + 1):
         gender = None if args.gender == "any" else args.gender
@@ -290,17 +247,25 @@ def cmd_family(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    from .batch import parse_seeds, parse_shard, run_batch, shard_seeds
+    import os
+
+    from .batch import auto_shard, check_out, parse_seeds, parse_shard, run_batch, shard_seeds
 
     seeds = parse_seeds(args.seeds)
-    shard = parse_shard(args.shard)
+    spec = args.shard
+    if spec == "auto":
+        k, n, where = auto_shard(os.environ, args.shards)
+        spec = f"{k}/{n}"
+        print(f"shard {spec} (from {where})", file=sys.stderr)
+    shard = parse_shard(spec)
     mine = shard_seeds(seeds, shard)
     request = {"seeds": args.seeds.replace(" ", ""), "say": args.say, "no_voice": args.no_voice,
                "gender": args.gender, "age": args.age, "race": args.race, "version": __version__}
     if shard:
-        request["shard"] = args.shard
+        request["shard"] = spec
     if args.lipsync:
         request["lipsync"] = list(args.lipsync)
+    check_out(args.out, request)  # before the models load: a wrong folder answers at once
     pipe = _pipeline(args, voice=not args.no_voice)
     make = lambda seed: pipe(seed=seed, gender=args.gender, age=args.age, race=args.race,  # noqa: E731
                              lines=args.say, voice=not args.no_voice)
@@ -320,41 +285,25 @@ def cmd_merge(args) -> int:
 def cmd_say(args) -> int:
     import hashlib
 
-    from .checkpoint import atomic_write_bytes
-    from .lipsync import say_sidecars
-    from .persona import load_persona_doc
+    from .persona import check_line_out, load_persona_doc
 
+    out = args.out or args.persona / f"say_{hashlib.sha256(args.text.encode()).hexdigest()[:10]}.wav"
+    check_line_out(out, args.overwrite)
     doc = load_persona_doc(args.persona)
     pipe = _pipeline(args, face=False)
     line = pipe.say(doc, args.text)
-    out = args.out or args.persona / f"say_{hashlib.sha256(args.text.encode()).hexdigest()[:10]}.wav"
-    if out.suffix.lower() != ".wav":
-        raise CLIError(f"--out must be a .wav file, got {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # atomic writes replace a planted symlink instead of writing through it
-    atomic_write_bytes(out, line.wav_bytes())
-    sidecars, visemes_doc = say_sidecars(line, out.name, args.lipsync)
-    for name, data in sidecars.items():
-        atomic_write_bytes(out.with_name(name), data)
-    atomic_write_bytes(out.with_suffix(".visemes.json"), json.dumps(visemes_doc, indent=1).encode())
+    line.save(out, lipsync=args.lipsync, overwrite=args.overwrite)  # WAV + sidecars, each atomically
     print(f"{out}: {line.duration_s:.2f} s")
     return 0
 
 
 def cmd_info(args) -> int:
-    from .pipeline import WEIGHTS_DIR, read_card
+    from .info import info_dict, summary_lines
 
-    entries = read_card(args.weights)
-    print(f"digitalhuman {__version__}")
-    print(f"weights: {args.weights or WEIGHTS_DIR}")
-    if not entries:
-        print("  no trained models shipped yet")
-    for name, e in entries.items():
-        info = e.info
-        print(f"  {name}: {e.id}  sha256 {e.sha256[:12]}...")
-        for key in ("trained_on", "licence", "quality"):
-            if key in info:
-                print(f"    {key}: {info[key]}")
+    if args.json:
+        print(json.dumps(info_dict(args.weights), indent=2))
+    else:
+        print("\n".join(summary_lines(args.weights)))
     return 0
 
 
@@ -408,7 +357,7 @@ def cmd_serve(args) -> int:
     try:
         from .server import serve
     except ImportError as e:
-        raise CLIError(f"the HTTP service needs the 'serve' extra: pip install 'digitalhuman[serve]' ({e})") from None
+        raise CLIError(f"the HTTP service needs the 'serve' extra: pip install -e '.[serve]' in the project folder ({e})") from None
     serve(host=args.host, port=args.port, weights=args.weights, workers=args.workers)
     return 0
 
@@ -429,7 +378,7 @@ def cmd_export(args) -> int:
 def cmd_evaluate(args) -> int:
     import importlib
 
-    module = importlib.import_module(f".evaluate_{args.what}", __package__)
+    module = importlib.import_module(f".evaluate.{args.what}", __package__)
     return int(module.main(args.rest) or 0)
 
 
@@ -443,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "batch" and args.no_voice and args.say:
+        parser.commands["batch"].error("--say needs a voice: drop --no-voice or drop --say")
+    if args.command == "batch" and args.shards is not None and args.shard != "auto":
+        parser.commands["batch"].error("--shards goes with --shard auto")
     try:
         return COMMANDS[args.command](args)
     except (CLIError, PersonaError, ModelNotAvailable, CheckpointError, ValueError) as e:

@@ -1,4 +1,4 @@
-"""Held-out dialogue lines for the voice evaluation (``evaluate_voices``, ``benchmarks/bench_voice.py``).
+"""Held-out dialogue lines for the voice evaluation (``evaluate.voices``, ``benchmarks/bench_voice.py``).
 
 The renderer was tuned on ``voice.persona_voice.REFERENCE_TEXT`` ("The old mill by the river ...
 salted fish ...") and the tests use a few short greetings; none of those sentences is reused

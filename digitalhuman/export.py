@@ -358,7 +358,8 @@ def export_onnx(out_dir: str | Path, weights_dir: str | Path | None = None, *, s
     import onnxruntime
     import torch
 
-    from .pipeline import WEIGHTS_DIR, ModelNotAvailable, read_card
+    from .pipeline import ModelNotAvailable
+    from .weights_card import WEIGHTS_DIR, read_card
 
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")

@@ -47,6 +47,15 @@ class TraitPrior:
     counts: np.ndarray  # (2, 5, A) float64, gender 0 = male, 1 = female
 
     @classmethod
+    def load(cls, path, expected_sha256: str | None = None) -> "TraitPrior":
+        """From a ``fusion.safetensors`` (sha256 checked when given); needs no torch, so the CLI can
+        read a persona's traits before it loads any model."""
+        from .checkpoint import load_weights
+
+        tensors, _, _ = load_weights(path, kind="fusion", expected_sha256=expected_sha256, framework="np")
+        return cls(np.asarray(tensors["trait_counts"], np.float64))
+
+    @classmethod
     def fit(cls, female: np.ndarray, race: np.ndarray, age: np.ndarray, smoothing: float = 0.5) -> "TraitPrior":
         a = np.clip(np.searchsorted(AGE_EDGES, age, side="right") - 1, 0, len(AGE_EDGES) - 2)
         counts = np.full((2, 5, len(AGE_EDGES) - 1), smoothing)

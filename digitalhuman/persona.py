@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -180,6 +180,55 @@ class SpokenLine:
 
         return lipsync_files(self, stem, formats)
 
+    def save(self, path: str | os.PathLike, *, visemes: bool = True, lipsync: Sequence[str] = (),
+             overwrite: bool = False) -> Path:
+        """Write the line as a WAV file (mono PCM 16-bit) and, with ``visemes``, its viseme track and
+        word timings beside it (``hello.wav`` -> ``hello.visemes.json``), plus the ``lipsync`` files
+        (``hello.arkit.csv`` ...). Each file is written atomically (temporary file + rename);
+        existing files are refused unless ``overwrite``. -> the WAV path."""
+        from .checkpoint import atomic_write_bytes
+        from .lipsync import say_sidecars
+
+        path = Path(path)
+        check_line_out(path, overwrite, visemes)
+        sidecars, doc = say_sidecars(self, path.name, lipsync)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # atomic writes replace a planted symlink instead of writing through it
+        atomic_write_bytes(path, self.wav_bytes())
+        for name, data in sidecars.items():
+            atomic_write_bytes(path.with_name(name), data)
+        if visemes:
+            atomic_write_bytes(visemes_path(path), json.dumps(doc, indent=1).encode())
+        return path
+
+
+def visemes_path(wav: Path) -> Path:
+    """``hello.wav`` -> ``hello.visemes.json``."""
+    return Path(wav).with_suffix(".visemes.json")
+
+
+def check_line_out(path: str | os.PathLike, overwrite: bool = False, visemes: bool = True) -> None:
+    """Refuse a WAV path that is not ``*.wav``, is a folder, or (without ``overwrite``) exists."""
+    path = Path(path)
+    if path.is_dir():
+        raise PersonaError(f"{path} is a folder; give the path of a .wav file to write")
+    if path.suffix.lower() != ".wav":
+        raise PersonaError(f"{path}: the output must be a .wav file")
+    for p in [path] + ([visemes_path(path)] if visemes else []):
+        if p.is_dir():
+            raise PersonaError(f"{p} is a folder; give the path of a .wav file to write")
+        if (p.exists() or p.is_symlink()) and not overwrite:
+            raise PersonaError(f"{p} exists; add --overwrite to replace it (or choose another file)")
+    _check_parents(path)
+
+
+def _check_parents(path: Path) -> None:
+    for parent in path.parents:  # the nearest existing ancestor must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise PersonaError(f"{path}: {parent} is not a folder")
+            return
+
 
 @dataclass
 class Persona:
@@ -234,23 +283,37 @@ class Persona:
         out["persona.json"] = (self.to_doc(lipsync).model_dump_json(indent=2) + "\n").encode()
         return out
 
-    def save(self, folder: str | os.PathLike, lipsync: tuple[str, ...] | list[str] = ()) -> Path:
+    def save(self, folder: str | os.PathLike, lipsync: tuple[str, ...] | list[str] = (), *,
+             overwrite: bool = True) -> Path:
         """Write the persona folder atomically: built under a temporary name, then renamed.
 
-        An existing folder is replaced only if it is a previous persona folder (holds persona.json).
+        An existing folder is replaced only if it is a previous persona folder (holds persona.json)
+        and ``overwrite`` is true (the default); never a folder holding anything else.
         """
         folder = Path(folder)
-        write_persona_folder(folder, self.files(lipsync))
+        write_persona_folder(folder, self.files(lipsync), overwrite=overwrite)
         return folder
 
 
-def write_persona_folder(folder: Path, files: dict[str, bytes]) -> None:
+def check_persona_out(folder: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse an output folder that is a file, holds other files, or (without ``overwrite``) holds
+    a persona already. An empty or missing folder is fine. Writes nothing."""
     folder = Path(folder)
-    if folder.exists():
+    if folder.exists() or folder.is_symlink():
         if not folder.is_dir():
             raise PersonaError(f"{folder} exists and is not a folder")
-        if any(folder.iterdir()) and not (folder / "persona.json").is_file():
-            raise PersonaError(f"{folder} is not empty and is not a persona folder; choose another --out")
+        if any(folder.iterdir()):
+            if not (folder / "persona.json").is_file():
+                raise PersonaError(f"{folder} is not empty and is not a persona folder; choose another --out")
+            if not overwrite:
+                raise PersonaError(f"{folder} holds a persona already; add --overwrite to replace it "
+                                   "(or choose another --out)")
+    _check_parents(folder)
+
+
+def write_persona_folder(folder: Path, files: dict[str, bytes], overwrite: bool = True) -> None:
+    folder = Path(folder)
+    check_persona_out(folder, overwrite)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     try:

@@ -13,80 +13,30 @@ the latent and the text), so the same seed, constraints, text and version give i
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from . import __version__
-from .checkpoint import CheckpointError, load_weights, sha256_file
 from .fusion import RACES, TraitPrior, fuse
 from .persona import Persona, PersonaDoc, PersonaError, SpokenLine, check_seed, persona_latent
+from .weights_card import CARD_FILE, ModelEntry, read_card, weights_folder
 
 if TYPE_CHECKING:
     from .voice.stream import SpeechChunk
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-CARD_FILE = "card.json"
 DEFAULT_PSI = 0.8  # face truncation: 1 = full diversity, lower = more typical faces
+AGE_RANGE = (0, 100)  # years a persona may be asked for (``age=``) or aged to (``aged``)
+
+
+def aged_range(age: float) -> tuple[float, float]:
+    """The ``years`` that ``PersonaPipeline.aged`` accepts for a persona of ``age``."""
+    return round(AGE_RANGE[0] - float(age), 2), round(AGE_RANGE[1] - float(age), 2)
 
 
 class ModelNotAvailable(RuntimeError):
     """A model the request needs is not shipped (or not found in the given weights folder)."""
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    id: str
-    file: Path
-    sha256: str
-    info: dict[str, Any]
-
-
-def weights_folder(path: str | Path | None = None) -> Path:
-    """The weights folder ``path`` names (None: the weights shipped in the package)."""
-    return Path(path) if path is not None else WEIGHTS_DIR
-
-
-def read_card(path: str | Path | None = None) -> dict[str, ModelEntry]:
-    """Read ``card.json`` of a weights folder -> {model name: entry} (only models whose file exists)."""
-    folder = weights_folder(path)
-    card = folder / CARD_FILE
-    if not card.is_file():
-        return {}
-    from .persona import safe_file_name
-
-    try:
-        data = json.loads(card.read_bytes())
-        models = data["models"]
-        if not isinstance(models, dict):
-            raise TypeError("'models' is not an object")
-        out = {}
-        for name, m in models.items():
-            if not (isinstance(m, dict) and isinstance(m.get("id"), str) and isinstance(m.get("sha256"), str)):
-                raise TypeError(f"model {name!r} needs string 'id', 'file' and 'sha256'")
-            f = folder / safe_file_name(m["file"])
-            if f.is_file():
-                out[name] = ModelEntry(name, m["id"], f, m["sha256"], m)
-        return out
-    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
-        raise CheckpointError(f"{card}: unreadable model card ({str(e)[:200]})") from None
-
-
-def write_card(folder: str | Path, models: dict[str, dict[str, Any]]) -> Path:
-    """Write ``folder/card.json`` for model files already in ``folder`` (sha256 computed here)."""
-    folder = Path(folder)
-    card = {"format_version": 1, "models": {}}
-    for name, m in models.items():
-        entry = dict(m)
-        entry["sha256"] = sha256_file(folder / m["file"])
-        card["models"][name] = entry
-    path = folder / CARD_FILE
-    path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    return path
 
 
 def _group_weights(race: str | None) -> np.ndarray:
@@ -104,6 +54,17 @@ def _check_image(image: np.ndarray) -> np.ndarray:
             or max(img.shape[:2]) > 4096:
         raise PersonaError(f"expected an RGB face crop uint8 (H, W, 3), 16-4096 px, got {img.dtype} {img.shape}")
     return img
+
+
+def portrait(image: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (H, W, 3) -> (size, size, 3): the centred square crop, resized with Lanczos."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    crop = Image.fromarray(np.ascontiguousarray(image[top : top + s, left : left + s]))
+    return np.asarray(crop if s == size else crop.resize((size, size), Image.LANCZOS))
 
 
 def text_rng(latent: np.ndarray, text: str, salt: str = "line") -> np.random.Generator:
@@ -146,8 +107,7 @@ class PersonaPipeline:
         sha = lambda e: e.sha256 if verify else None  # noqa: E731
         prior = None
         if "fusion" in entries:
-            tensors, _, _ = load_weights(entries["fusion"].file, kind="fusion", expected_sha256=sha(entries["fusion"]))
-            prior = TraitPrior(tensors["trait_counts"].double().numpy())
+            prior = TraitPrior.load(entries["fusion"].file, sha(entries["fusion"]))
         face_model = None
         if face and "face" in entries:
             from .face.model import FaceModel
@@ -188,7 +148,7 @@ class PersonaPipeline:
         seed = check_seed(seed)
         if gender is not None and gender not in ("female", "male"):
             raise PersonaError(f"gender must be 'female' or 'male', got {gender!r}")
-        if age is not None and not (isinstance(age, (int, float)) and 0 <= age <= 100):
+        if age is not None and not (isinstance(age, (int, float)) and AGE_RANGE[0] <= age <= AGE_RANGE[1]):
             raise PersonaError(f"age must be a number of years between 0 and 100, got {age!r}")
         if race is not None and race not in RACES:
             raise PersonaError(f"race must be one of {', '.join(RACES)}, got {race!r}")
@@ -230,7 +190,9 @@ class PersonaPipeline:
     def from_face(self, image: np.ndarray, seed: int = 0, lines: Sequence[str] = (), *, keep_face: bool = False,
                   voice: bool = True) -> Persona:
         """A persona whose traits are read from a face crop (uint8 (H, W, 3)): a matching voice,
-        and its own generated portrait (or ``image`` itself with ``keep_face``)."""
+        and its own generated portrait, or with ``keep_face`` the given image as the portrait:
+        centre-cropped to a square and resized (Lanczos) to the face generator's resolution, so
+        every persona's ``face.png`` has one size."""
         img = _check_image(image)
         att = self._need("face_attributes").predict(img[None])
         from .fusion import RACES as GROUPS
@@ -241,7 +203,7 @@ class PersonaPipeline:
         latent = persona_latent(check_seed(seed))
         return self.render(latent, traits, lines, seed=seed, voice=voice,
                            origin={"from_face": {"female_prob": round(female, 4)}},
-                           face_image=img if keep_face else None)
+                           face_image=portrait(img, self._need("face").cfg.resolution) if keep_face else None)
 
     def from_voice(self, audio: np.ndarray, sample_rate: int, seed: int = 0, lines: Sequence[str] = (),
                    *, face: bool = True) -> Persona:
@@ -305,9 +267,16 @@ class PersonaPipeline:
         return self.render(lat, traits, lines, seed=persona.seed, origin={"sibling_of": persona.seed, "k": int(k)})
 
     def aged(self, persona: Persona, years: float, lines: Sequence[str] = ()) -> Persona:
-        """The same person ``years`` older (or younger, if negative), in face and voice."""
+        """The same person ``years`` older (or younger, if negative), in face and voice.
+
+        The new age must be within ``AGE_RANGE`` (0-100 years, as an ``age`` constraint): ``years``
+        outside ``aged_range(persona)`` raises ``PersonaError`` (never a silent clamp)."""
+        lo, hi = aged_range(persona.traits["age"])
+        if not (isinstance(years, (int, float)) and lo <= years <= hi):
+            raise PersonaError(f"this persona is {persona.traits['age']:g} years old: years must be between "
+                               f"{lo:g} and {hi:g} (ages {AGE_RANGE[0]}-{AGE_RANGE[1]}), got {years!r}")
         traits = dict(persona.traits)
-        traits["age"] = round(float(np.clip(traits["age"] + float(years), 1, 100)), 2)
+        traits["age"] = round(float(traits["age"] + float(years)), 2)
         return self.render(persona.latent, traits, lines, seed=persona.seed,
                            origin={**persona.origin, "aged": float(years)})
 

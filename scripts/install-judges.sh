@@ -87,9 +87,9 @@ VoiceEncoder(device="cpu", verbose=False)
 t = np.arange(16000 * 2) / 16000
 assert 1 <= dnsmos.run((0.1 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 16000)["ovrl_mos"] <= 5
 if importlib.util.find_spec("digitalhuman") is not None:
-    from digitalhuman.evaluate_faces import judges_missing
+    from digitalhuman.evaluate.face_judges import judges_missing
     assert not judges_missing(), judges_missing()
-    from digitalhuman.evaluate_voices import judges_missing as voice_judges_missing
+    from digitalhuman.evaluate.voice_judges import judges_missing as voice_judges_missing
     assert not voice_judges_missing(), voice_judges_missing()
 print(f"ok: torch {torch.__version__}, onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__}, "
       f"protobuf {google.protobuf.__version__}, mediapipe {mp.__version__}, opencv {cv2.__version__}")

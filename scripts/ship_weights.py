@@ -20,13 +20,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from digitalhuman.checkpoint import load_training_checkpoint, load_weights  # noqa: E402
-from digitalhuman.pipeline import write_card  # noqa: E402
+from digitalhuman.weights_card import LICENCE_FILE, write_card  # noqa: E402
 
 W = ROOT / "digitalhuman" / "weights"
 UTK = ("UTKFace (Zhang, Song, Qi, CVPR 2017) 128x128 crops as in ../shared/data/utkface128, "
        "training split (95%, hash of the file name)")
 UTK_LICENCE = "UTKFace: non-commercial research use only; these weights inherit that restriction"
-CV = "Mozilla Common Voice 6.1 random sample (../shared/data/commonvoice61), 1,745 clips, 1,406 speakers"
+# machine-readable per model (the licence file of the weights explains the LicenseRef)
+SPDX = {"face": "LicenseRef-UTKFace-NonCommercial", "face_attributes": "LicenseRef-UTKFace-NonCommercial",
+        "fusion": "LicenseRef-UTKFace-NonCommercial", "voice": "CC0-1.0", "voice_renderer": "CC0-1.0"}
+# the clip and speaker counts are the trainer's (heldout_metrics), not repeated here
+CV = ("Mozilla Common Voice 6.1 random sample (../shared/data/commonvoice61), its speakers labelled female or male "
+      "with usable features; clip and speaker counts of the split in heldout_metrics")
 
 
 def args_face_data() -> Path:
@@ -140,9 +145,12 @@ def main() -> None:
                                     "kind": "voice_renderer",
                                     "trained_on": "features of Piper en_US-joe-medium on a fixed text",
                                     "licence": "CC0 (Piper joe voice dataset)"}
+    for name, m in models.items():
+        m["licence_spdx"] = SPDX[name]
+        m["commercial_use"] = not SPDX[name].startswith("LicenseRef-UTKFace")
     for f in W.iterdir():
         f.chmod(0o644)
-    print(write_card(W, models))
+    print(write_card(W, models, licence_file=LICENCE_FILE))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ def tune_face(a) -> None:
     import torch
     from scipy.stats import spearmanr
 
-    from digitalhuman.evaluate_faces import FaceJudges, generator_from_weights, to_judge_size
+    from digitalhuman.evaluate.face_judges import FaceJudges, to_judge_size
+    from digitalhuman.evaluate.faces import generator_from_weights
 
     judges = FaceJudges()
     rng = np.random.Generator(np.random.PCG64(12345))
@@ -57,8 +58,9 @@ def tune_face(a) -> None:
 def tune_voice(a) -> None:
     from scipy.stats import spearmanr
 
-    from digitalhuman.evaluate_fusion import LINES, fit_voice_judges, mean_embedding
-    from digitalhuman.evaluate_voices import VoiceJudges, log_f0
+    from digitalhuman.evaluate.fusion import fit_voice_judges
+    from digitalhuman.evaluate.fusion_figures import LINES, mean_embedding
+    from digitalhuman.evaluate.voice_judges import VoiceJudges, log_f0
     from digitalhuman.pipeline import PersonaPipeline
 
     _, age_judge, fig = fit_voice_judges(a.data, a.cache_dir)

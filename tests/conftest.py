@@ -11,7 +11,7 @@ import torch
 from digitalhuman.checkpoint import save_weights
 from digitalhuman.face.gan import FaceGANConfig, Generator
 from digitalhuman.fusion import TraitPrior
-from digitalhuman.pipeline import write_card
+from digitalhuman.weights_card import write_card
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TINY_FACE = FaceGANConfig(resolution=16, z_dim=128, cond_embed=8, g_channels=4, d_channels=4, max_channels=16,

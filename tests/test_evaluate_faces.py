@@ -8,14 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from digitalhuman.evaluate_faces import (
-    INSTALL_HINT,
-    FaceJudges,
+from digitalhuman.evaluate.face_judges import INSTALL_HINT, FaceJudges, judges_missing
+from digitalhuman.evaluate.faces import (
     diversity,
     frechet_distance,
     frechet_distance_from_stats,
     generator_from_weights,
-    judges_missing,
     kid,
     label_agreement,
     pixel_candidates,
@@ -189,7 +187,7 @@ def test_evaluate_faces_end_to_end_with_the_judges(tmp_path):
     missing = judges_missing()
     if missing:
         pytest.skip(f"face judges not installed ({', '.join(missing)}): run scripts/install-judges.sh")
-    from digitalhuman.evaluate_faces import evaluate_faces
+    from digitalhuman.evaluate.faces import evaluate_faces
 
     data = tmp_path / "faces"
     _fake_face_folder(data)

@@ -1,31 +1,31 @@
 """Fast tests of the fusion evaluation's pure parts (family and blend counting, agreement, stranger
-choice, sampling, the age judge's fit, the check table) on synthetic numbers: no judges, no models."""
+choice, sampling, the age judge's fit, the check table) on synthetic numbers: no judges, no models
+(except the last test: the voice-age evaluation on the tiny models)."""
+
+import json
 
 import numpy as np
 import pytest
 
 from digitalhuman.eval_lines import EVAL_LINES
-from digitalhuman.evaluate_fusion import (
+from digitalhuman.evaluate.fusion import FULL, QUICK, main
+from digitalhuman.evaluate.fusion_figures import (
     CHECKS,
-    FULL,
     LINES,
-    QUICK,
-    aged_section,
     agreement,
     balanced_pick,
     check_rows,
     constrained_specs,
     family_figures,
-    family_section,
-    fit_age_judge,
     format_table,
-    main,
     match_rate,
     mean_embedding,
     monotone_rate,
     pick_strangers,
     spearman,
 )
+from digitalhuman.evaluate.fusion_sections import aged_section, family_section
+from digitalhuman.evaluate.voice_judges import fit_age_judge
 
 nan = float("nan")
 
@@ -230,9 +230,9 @@ def test_lines_are_two_held_out_lines_and_quick_is_smaller():
 
 
 def test_main_without_judges_says_how_to_install(monkeypatch, capsys):
-    from digitalhuman import evaluate_fusion
+    from digitalhuman.evaluate import fusion
 
-    monkeypatch.setattr(evaluate_fusion, "judges_missing", lambda: ["dlib"])
+    monkeypatch.setattr(fusion, "judges_missing", lambda: ["dlib"])
     assert main(["--quick"]) == 2
     err = capsys.readouterr().err
     assert "install-judges.sh" in err and "dlib" in err
@@ -243,3 +243,46 @@ def test_help_needs_no_judges(capsys):
         main(["--help"])
     assert e.value.code == 0
     assert "--quick" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ voice -> age
+def test_age_agreement_figures():
+    from digitalhuman.evaluate.voice_age import age_agreement
+
+    inferred = [20, 30, 40, 50, 60, 35, nan]
+    labelled = [16, 25, 35, 45, 55, 25, 65]
+    female = [True, True, True, False, False, False, False]
+    a = age_agreement(inferred, labelled, female)
+    assert a["n"] == 6 and a["spearman"] == pytest.approx(spearman(inferred[:6], labelled[:6])["rho"])
+    assert a["spearman_female"] == pytest.approx(1.0) and a["mae_years"] == pytest.approx((4 + 5 * 4 + 10) / 6)
+    assert a["by_labelled_age"]["25"] == {"n": 2, "inferred_mean": 32.5} and "65" not in a["by_labelled_age"]
+
+
+def test_voice_age_end_to_end_on_a_tiny_speaker_set(tiny_weights, tmp_path):
+    """Three held-out 'speakers' (clips of the base voice) through from_voice with the tiny models."""
+    import csv
+
+    import soundfile as sf
+
+    from digitalhuman.evaluate.voice_age import evaluate_voice_age
+    from digitalhuman.pipeline import PersonaPipeline
+    from digitalhuman.voice.train import is_holdout_speaker
+
+    pipe = PersonaPipeline.from_pretrained(tiny_weights, face=False)
+    ids = [s for s in (f"spk{i}" for i in range(200)) if is_holdout_speaker(s)][:3]
+    (tmp_path / "audio").mkdir()
+    rows = []
+    for k, (sid, bucket) in enumerate(zip(ids, ["twenties", "fifties", "seventies"])):
+        clip = pipe.voice.base.synthesize("Hello there, my friend, how are you today?", rng=np.random.default_rng(k))
+        sf.write(tmp_path / "audio" / f"{sid}.wav", clip.audio, clip.sample_rate)
+        rows.append({"file": f"audio/{sid}.wav", "speaker_id": sid, "gender": "male", "age": bucket})
+    rows.append({"file": "audio/none.wav", "speaker_id": "x", "gender": "other", "age": "twenties"})  # not used
+    with open(tmp_path / "clips.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    res = evaluate_voice_age(tiny_weights, tmp_path, out_json=tmp_path / "va.json", progress=False)
+    assert res["speakers"] == 3 and res["n"] == 3 and res["without_usable_clip"] == 0
+    assert [d["age"] for d in res["details"]] == [25.0, 55.0, 75.0]
+    assert all(16 <= d["inferred_age"] <= 90 for d in res["details"])
+    assert json.loads((tmp_path / "va.json").read_text())["n"] == 3

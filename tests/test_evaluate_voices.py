@@ -9,23 +9,19 @@ import numpy as np
 import pytest
 
 from digitalhuman.eval_lines import EVAL_LINES
-from digitalhuman.evaluate_voices import (
+from digitalhuman.evaluate.voice_judges import INSTALL_HINT, VoiceJudges, fit_gender_judge, judges_missing
+from digitalhuman.evaluate.voice_metrics import (
     CHECKS,
-    INSTALL_HINT,
-    VoiceJudges,
     assign_lines,
     check_rows,
     edit_distance,
-    fit_gender_judge,
-    format_table,
     gender_accuracy,
-    judges_missing,
-    main,
     normalize_text,
     similarity_stats,
     wer,
     word_errors,
 )
+from digitalhuman.evaluate.voices import format_table, main
 
 
 # ------------------------------------------------------------------------------ text and WER
@@ -209,7 +205,7 @@ def test_judges_on_the_bare_base_voice():
     missing = judges_missing()
     if missing:
         pytest.skip(f"voice judges not installed ({', '.join(missing)}): run scripts/install-judges.sh")
-    from digitalhuman.evaluate_voices import joe_rng
+    from digitalhuman.evaluate.voices import joe_rng
     from digitalhuman.voice.base import BaseVoice
 
     text = EVAL_LINES[1]
@@ -226,7 +222,7 @@ def test_evaluate_voices_end_to_end_with_the_judges(tiny_weights, tmp_path):
     missing = judges_missing()
     if missing:
         pytest.skip(f"voice judges not installed ({', '.join(missing)}): run scripts/install-judges.sh")
-    from digitalhuman.evaluate_voices import evaluate_voices
+    from digitalhuman.evaluate.voices import evaluate_voices
 
     data = tmp_path / "cv"
     _fake_voice_folder(data)

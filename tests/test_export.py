@@ -13,7 +13,8 @@ from digitalhuman.checkpoint import sha256_file
 from digitalhuman.export import BASE_VOICE_FILE, FACE_FILE, PARITY_BAR, VOICE_FILE, export_onnx
 from digitalhuman.face.gan import make_cond
 from digitalhuman.face.model import FaceModel
-from digitalhuman.pipeline import ModelNotAvailable, read_card
+from digitalhuman.pipeline import ModelNotAvailable
+from digitalhuman.weights_card import read_card
 from digitalhuman.voice.text import load_phoneme_id_map, phonemes_to_ids, phonemize
 from digitalhuman.voice.vae import load_voice_vae
 
@@ -134,7 +135,7 @@ def test_voice_graph_applies_age_strength(tiny_weights):
     import torch
 
     from digitalhuman.export import _ort_session, _prior_decoder, _torch_to_onnx, _voice_parity
-    from digitalhuman.pipeline import read_card
+    from digitalhuman.weights_card import read_card
     from digitalhuman.voice.vae import load_voice_vae
 
     vae = load_voice_vae(read_card(tiny_weights)["voice"].file)

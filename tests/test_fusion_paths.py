@@ -4,10 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from digitalhuman.cli import main
 from digitalhuman.persona import PersonaError
-from digitalhuman.pipeline import PersonaPipeline
+from digitalhuman.pipeline import PersonaPipeline, portrait
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +19,17 @@ def pipe(tiny_weights):
 def test_from_face_keeps_or_generates_portrait(pipe):
     img = (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)
     kept = pipe.from_face(img, seed=1, keep_face=True, voice=False)
-    assert np.array_equal(kept.face, img) and kept.traits["gender"] in ("female", "male")
     made = pipe.from_face(img, seed=1, voice=False)
-    assert made.face.shape == (16, 16, 3) and made.traits == kept.traits
+    # the kept portrait takes the generator's size (from its config; 16 px for the tiny model)
+    assert kept.face.shape == made.face.shape == (pipe.face.cfg.resolution,) * 2 + (3,) == (16, 16, 3)
+    assert kept.traits["gender"] in ("female", "male") and made.traits == kept.traits
+    assert np.array_equal(kept.face, portrait(img, 16)) and not np.array_equal(kept.face, made.face)
+    # a 300x240 (W x H) picture: the centred 240x240 square, resized
+    wide = (np.random.default_rng(1).random((240, 300, 3)) * 255).astype(np.uint8)
+    wide[:, :30] = 0  # the 30 px on each side that the crop drops
+    wide[:, -30:] = 0
+    out = pipe.from_face(wide, seed=1, keep_face=True, voice=False).face
+    assert np.array_equal(out, np.asarray(Image.fromarray(wide[:, 30:270]).resize((16, 16), Image.LANCZOS)))
     with pytest.raises(PersonaError):
         pipe.from_face(np.zeros((4, 4, 3), np.uint8))
 
@@ -66,7 +75,8 @@ def test_cli_fusion_commands(tiny_weights, tmp_path, capsys):
 
     Image.fromarray((np.random.default_rng(1).random((32, 32, 3)) * 255).astype(np.uint8)).save(tmp_path / "f.png")
     assert main(w + ["create", "--from-face", str(tmp_path / "f.png"), "--keep-face", "--out", str(tmp_path / "ff")]) == 0
-    assert (tmp_path / "ff" / "face.png").is_file()
+    with Image.open(tmp_path / "ff" / "face.png") as im:
+        assert im.size == (16, 16)  # the tiny generator's size, not the 32x32 given
     assert main(w + ["blend", "--a", "1", "--b", "2", "--t", "0.25", "--out", str(tmp_path / "bl")]) == 0
     assert main(w + ["family", "--seed", "4", "--members", "2", "--out", str(tmp_path / "fam")]) == 0
     assert sorted(p.name for p in (tmp_path / "fam").iterdir()) == ["0", "1", "2"]

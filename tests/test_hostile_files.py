@@ -23,7 +23,8 @@ from safetensors.torch import save_file
 from digitalhuman.checkpoint import (CheckpointError, load_training_checkpoint, load_weights,
                                      save_training_checkpoint, save_weights)
 from digitalhuman.cli import main
-from digitalhuman.pipeline import PersonaPipeline, write_card
+from digitalhuman.pipeline import PersonaPipeline
+from digitalhuman.weights_card import write_card
 
 # --------------------------------------------------------------------------------------- helpers
 
@@ -346,8 +347,12 @@ def test_say_does_not_follow_a_planted_symlink(which, persona_folder, tiny_weigh
     stem = f"say_{hashlib.sha256(text.encode()).hexdigest()[:10]}"
     (npc / f"{stem}{which}").symlink_to(victim)
     code, err = run_cli(["--weights", tiny_weights, "say", "--persona", npc, "--text", text], capsys)
+    assert code == 1 and "add --overwrite" in err, err  # an existing name (even a link) is not overwritten
+    assert victim.read_text() == "mine"
+    code, err = run_cli(["--weights", tiny_weights, "say", "--persona", npc, "--text", text, "--overwrite"], capsys)
     assert code == 0, err
     assert victim.read_text() == "mine", "say wrote through a symlink to a file outside the persona folder"
+    assert not (npc / f"{stem}{which}").is_symlink()  # the link itself was replaced
 
 
 @pytest.mark.parametrize("voice", [

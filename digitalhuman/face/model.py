@@ -84,7 +84,7 @@ def load_generator(path: str | Path) -> tuple[Generator, dict]:
 
     path = Path(path)
     if path.is_dir():
-        from ..pipeline import read_card
+        from ..weights_card import read_card
 
         entries = read_card(path)
         if "face" not in entries:

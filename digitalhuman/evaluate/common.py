@@ -1,13 +1,17 @@
-"""What the ``evaluate faces|voices|fusion`` commands share around their evaluation."""
+"""What the face, voice and fusion evaluations share: judge detection, JSON, the command wrapper,
+small figures."""
 
 from __future__ import annotations
 
 import importlib.util
 import math
 import sys
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
+
+DEFAULT_VOICE_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "commonvoice61"
 
 
 def missing_modules(names: Iterable[str]) -> list[str]:
@@ -37,6 +41,11 @@ def jsonable(d: Any) -> Any:
     return d
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
 def prepare(threads: int, missing: list[str], install_hint: str) -> int | None:
     """Set torch's threads (0 = its default); 2, after one error line, if judges are ``missing``."""
     if threads:
@@ -51,7 +60,7 @@ def prepare(threads: int, missing: list[str], install_hint: str) -> int | None:
 
 def run_and_report(run: Callable[[], dict[str, Any]], format_table: Callable[[dict], str], out_json: str | None) -> int:
     """Run the evaluation and print its table; 2 with one error line for missing models or data."""
-    from .pipeline import ModelNotAvailable
+    from ..pipeline import ModelNotAvailable
 
     try:
         res = run()

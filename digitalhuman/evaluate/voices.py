@@ -1,0 +1,411 @@
+"""Voice quality checks by external judges (tools nobody on this project wrote).
+
+``evaluate_voices(weights, n_personas, n_lines)`` renders the personas of seeds
+``seed .. seed + n_personas - 1`` (traits as the pipeline samples them: no constraints), each
+saying ``n_lines`` of the held-out lines in ``eval_lines.EVAL_LINES`` (persona ``k`` says lines
+``k * n_lines .. k * n_lines + n_lines - 1``, wrapping around, so with 12 x 4 each of the 24
+lines is said by two personas). In the same run the bare base voice (Piper joe, no renderer)
+says every line used once, as a reference row, and held-out real Common Voice speakers give
+the reference for the speaker and gender judges.
+
+==============================  ================================================================
+figure                          what it is
+==============================  ================================================================
+``wer``                         Whisper tiny.en word error rate over all lines: word edits /
+                                reference words (``wer_line_mean``: mean of per-line WERs)
+``dnsmos_ovrl_mean`` / ``_min`` DNSMOS overall quality (speechmos, 16 kHz; 1-5) per line
+``same_persona_cos``            resemblyzer cosine of two lines of one persona: mean over each
+                                persona's line pairs, then over personas (``_min``: worst persona)
+``diff_persona_cos``            the same over line pairs of two different personas (line level:
+                                every line of one with every line of the other)
+``diff_persona_above_0.9``      fraction of those different-persona line pairs with cosine > 0.9
+                                (``diff_persona_pairs_above_0.9_persona_level``: fraction of
+                                persona pairs whose mean cross cosine is > 0.9)
+``gender_match``                judged voice gender == persona gender. Judge: a logistic
+                                regression on [resemblyzer embedding, log F0] of the Common
+                                Voice *training* speakers (the voice trainer's split), applied
+                                per line and averaged per persona (P(female) > 0.5). Its accuracy
+                                on the held-out speakers' clips is the ``real_holdout`` row.
+``gender_match_voice2gender``   the same with voice2gender's P(female) (a second opinion)
+``rtf``                         wall time of the batch run, *including* ``from_pretrained`` (the
+                                Piper voice reloaded; Python imports done before) and face
+                                generation when a face model is shipped, over the audio
+                                duration (``rtf_excl_load``: without the model load)
+``deterministic``               one persona + line rendered in two fresh processes (and in the
+                                batch): identical WAV sha256 (``code_changed_during_run`` flags
+                                package sources edited between the batch and those processes)
+==============================  ================================================================
+
+The WER normalisation is in ``voice_metrics``; the judges and the real clips in ``voice_judges``.
+
+The judges are an optional extra: install them with ``scripts/install-judges.sh``.
+
+  python -m digitalhuman.evaluate.voices --personas 12 --lines 4 --out-json voice_eval.json \\
+      --wav-dir voice_eval_wavs/ --cache-dir /work/cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..eval_lines import EVAL_LINES
+from .common import DEFAULT_VOICE_DATA, jsonable, unit_rows
+from .voice_judges import GENDER_C, INSTALL_HINT, VoiceJudges, fit_gender_judge, judges_missing, log_f0, real_clips
+from .voice_metrics import SAME_SPEAKER, line_quality, assign_lines, check_rows, gender_accuracy, similarity_stats, word_errors
+
+
+# ---------------------------------------------------------------------------- rendering
+def render_personas(weights, seeds: Sequence[int], lines: Sequence[Sequence[str]]):
+    """Cold batch: ``from_pretrained`` (base voice reloaded too) + every persona with its lines.
+
+    Returns ``(personas, seconds_load, seconds_total, faces_made)``.
+    """
+    from ..face import model as _face_model  # noqa: F401  (imports are not model load: done before timing)
+    from ..pipeline import PersonaPipeline
+    from ..voice import persona_voice
+
+    persona_voice._base_voice.cache_clear()  # the load must include the Piper voice
+    t0 = time.perf_counter()
+    pipe = PersonaPipeline.from_pretrained(weights)
+    t_load = time.perf_counter() - t0
+    face = pipe.face is not None
+    personas = [pipe(int(s), lines=list(ls), face=face) for s, ls in zip(seeds, lines)]
+    return personas, t_load, time.perf_counter() - t0, face
+
+
+def joe_rng(text: str) -> np.random.Generator:
+    """The bare base voice's generator for ``text`` (fixed, as a persona's is)."""
+    from ..persona import LATENT_DIM
+    from ..pipeline import text_rng
+
+    return text_rng(np.zeros(LATENT_DIM), text, salt="joe")
+
+
+def render_joe(texts: Sequence[str]):
+    """Cold bare base voice: ``BaseVoice.load`` + ``synthesize`` per text -> (speech list, load s, total s)."""
+    from ..voice.base import BaseVoice
+
+    t0 = time.perf_counter()
+    base = BaseVoice.load()
+    t_load = time.perf_counter() - t0
+    out = [base.synthesize(t, rng=joe_rng(t)) for t in texts]
+    return out, t_load, time.perf_counter() - t0
+
+
+_DETERMINISM_SCRIPT = """
+import hashlib, sys
+from digitalhuman.pipeline import PersonaPipeline
+pipe = PersonaPipeline.from_pretrained(sys.argv[1] or None, face=False)
+p = pipe(int(sys.argv[2]), lines=[sys.argv[3]], face=False)
+print(hashlib.sha256(p.lines[0].wav_bytes()).hexdigest())
+"""
+
+
+def source_digest() -> str:
+    """sha256 over the package's Python sources: tells whether the code changed during a run."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1]
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def wav_sha256_in_subprocess(weights, seed: int, text: str, timeout: float = 600) -> str:
+    """sha256 of the WAV of ``text`` said by persona ``seed``, rendered in a fresh Python process."""
+    r = subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT, str(weights or ""), str(seed), text],
+                       capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"determinism subprocess failed: {r.stderr.strip()[-500:]}")
+    return r.stdout.strip().splitlines()[-1]
+
+
+# ---------------------------------------------------------------------------- evaluation
+def _judge_lines(judges: VoiceJudges, items, log, desc: str) -> list[dict]:
+    """items: (text, audio, sr) -> per line transcript, word errors, DNSMOS, embedding, log F0, voice2gender."""
+    out = []
+    for k, (text, audio, sr) in enumerate(items):
+        hyp = judges.transcribe(audio, sr)
+        e, n = word_errors(text, hyp)
+        out.append({"text": text, "duration_s": len(audio) / sr, "transcript": hyp, "word_edits": e, "words": n,
+                    "wer": e / max(1, n), **{f"dnsmos_{k2}": v for k2, v in judges.dnsmos(audio, sr).items()},
+                    "emb": judges.embed(audio, sr), "log_f0": log_f0(audio, sr),
+                    "p_female_voice2gender": judges.voice2gender(audio, sr)})
+        if (k + 1) % 8 == 0:
+            log(f"{desc}: {k + 1}/{len(items)} lines judged")
+    return out
+
+
+def evaluate_voices(
+    weights: str | Path | None = None,
+    n_personas: int = 12,
+    n_lines: int = 4,
+    data: str | Path = DEFAULT_VOICE_DATA,
+    seed: int = 0,
+    out_json: str | Path | None = None,
+    wav_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    threads: int = 0,
+    determinism: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Judge the voices of ``n_personas`` personas x ``n_lines`` held-out lines; returns (and writes) a dict.
+
+    ``weights``: a weights folder with ``card.json`` (default: the weights shipped in the
+    package). ``seed``: the first persona seed. Result: ``{"personas": figures, "joe": figures,
+    "real_holdout": figures, "checks": [...], "per_persona": [...], "lines": [...], "setup": ...,
+    "seconds": ...}``; see the module docstring for the figures.
+    """
+    t_all = time.perf_counter()
+    secs: dict[str, float] = {}
+    log = (lambda m: print(f"[evaluate_voices] {m}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
+    missing = judges_missing()  # fail early, before any rendering
+    if missing:
+        raise ImportError(f"{INSTALL_HINT} (missing: {', '.join(missing)})")
+    if not (Path(data) / "clips.csv").is_file():
+        raise FileNotFoundError(f"{data}: no clips.csv (a Common Voice-style folder is needed for the gender judge)")
+
+    code_at_start = source_digest()
+    idx = assign_lines(n_personas, n_lines)
+    seeds = list(range(seed, seed + n_personas))
+    lines = [[EVAL_LINES[i] for i in row] for row in idx]
+    used = sorted(set(idx.ravel().tolist()))
+
+    log(f"rendering {n_personas} personas x {n_lines} lines (cold: model load included)")
+    personas, t_load, t_batch, faces = render_personas(weights, seeds, lines)
+    audio_s = sum(ln.duration_s for p in personas for ln in p.lines)
+    secs["render_personas"] = t_batch
+    log(f"bare base voice on {len(used)} lines")
+    joe, joe_load, joe_total = render_joe([EVAL_LINES[i] for i in used])
+    joe_audio_s = sum(sp.duration for sp in joe)
+    secs["render_joe"] = joe_total
+
+    if wav_dir is not None:
+        wd = Path(wav_dir)
+        wd.mkdir(parents=True, exist_ok=True)
+        for p, row in zip(personas, idx):
+            for ln, i in zip(p.lines, row):
+                (wd / f"persona{p.seed:03d}_line{i:02d}.wav").write_bytes(ln.wav_bytes())
+        from ..persona import SpokenLine
+
+        for sp, i in zip(joe, used):
+            wav = SpokenLine(EVAL_LINES[i], sp.audio, sp.sample_rate, []).wav_bytes()
+            (wd / f"joe_line{i:02d}.wav").write_bytes(wav)
+
+    log("loading the judges")
+    t = time.perf_counter()
+    judges = VoiceJudges(threads)
+    secs["load_judges"] = time.perf_counter() - t
+
+    log("judging persona lines (Whisper, DNSMOS, resemblyzer, pYIN, voice2gender)")
+    t = time.perf_counter()
+    p_rows = _judge_lines(judges, [(ln.text, ln.audio, ln.sample_rate) for p in personas for ln in p.lines], log,
+                          "personas")
+    j_rows = _judge_lines(judges, [(EVAL_LINES[i], sp.audio, sp.sample_rate) for sp, i in zip(joe, used)], log, "joe")
+    secs["judge_lines"] = time.perf_counter() - t
+
+    log("real speakers: gender judge (training split) and references (held-out split)")
+    t = time.perf_counter()
+    real, real_setup = real_clips(judges, data, cache_dir, log)
+    tr, ho = ~real.holdout, real.holdout
+    gj = fit_gender_judge(real.emb[tr], real.log_f0[tr], real.female[tr])
+    secs["real_speakers"] = time.perf_counter() - t
+
+    # ---------------------------------------------------------------- persona figures
+    P, L = n_personas, n_lines
+    p_emb = np.stack([r["emb"] for r in p_rows])
+    p_lf0 = np.array([r["log_f0"] for r in p_rows])
+    p_lr = gj.p_female(p_emb, p_lf0)
+    for r, v in zip(p_rows, p_lr):
+        r["p_female_judge"] = float(v)
+    genders = [p.traits["gender"] for p in personas]
+    want_f = np.array([g == "female" for g in genders], int)
+    pf_lr = np.nanmean(p_lr.reshape(P, L), 1)
+    pf_v2g = np.nanmean(np.array([r["p_female_voice2gender"] for r in p_rows]).reshape(P, L), 1)
+    sim = similarity_stats(p_emb, np.repeat(seeds, L), np.repeat(genders, L), idx.ravel())
+    joe_emb = {i: r["emb"] for r, i in zip(j_rows, used)}
+    cos_joe = np.array([float(unit_rows(r["emb"]) @ unit_rows(joe_emb[i])) for r, i in zip(p_rows, idx.ravel())])
+
+    rtf = t_batch / audio_s
+    persona_fig = {
+        **line_quality(p_rows),
+        **sim,
+        "gender_match": gender_accuracy(pf_lr, want_f)["accuracy"],
+        "gender_match_line_level": gender_accuracy(p_lr, np.repeat(want_f, L))["accuracy"],
+        "gender_match_voice2gender": gender_accuracy(pf_v2g, want_f)["accuracy"],
+        "cos_to_joe_same_text": float(np.nanmean(cos_joe)),
+        "rtf": rtf,
+        "rtf_excl_load": (t_batch - t_load) / audio_s,
+        "seconds_load": t_load,
+        "seconds_batch": t_batch,
+        "faces_generated": faces,
+        "n_personas": P,
+        "gender_counts": {g: genders.count(g) for g in ("female", "male")},
+    }
+    f0_err = []
+    per_persona = []
+    for k, p in enumerate(personas):
+        rows = p_rows[k * L:(k + 1) * L]
+        lf = np.array([r["log_f0"] for r in rows])
+        m_f0 = float(np.exp(np.nanmedian(lf))) if np.isfinite(lf).any() else float("nan")
+        err = abs(12 * math.log2(m_f0 / p.voice["f0_hz"])) if math.isfinite(m_f0) else float("nan")
+        f0_err.append(err)
+        e = unit_rows(np.stack([r["emb"] for r in rows]))
+        same = float((e @ e.T)[np.triu_indices(L, 1)].mean()) if L > 1 else float("nan")
+        per_persona.append({
+            "seed": p.seed, "gender": p.traits["gender"], "female": p.traits["female"], "age": p.traits["age"],
+            "f0_hz_target": p.voice["f0_hz"], "f0_hz_measured": m_f0, "f0_error_st": err,
+            "formant": p.voice["formant"], "rate": p.voice.get("rate"), "breathiness": p.voice.get("breathiness"),
+            "p_female_judge": float(pf_lr[k]), "p_female_voice2gender": float(pf_v2g[k]),
+            "same_persona_cos": same, "cos_to_joe_same_text": float(np.nanmean(cos_joe[k * L:(k + 1) * L])),
+            "wer": sum(r["word_edits"] for r in rows) / max(1, sum(r["words"] for r in rows)),
+            "dnsmos_ovrl_mean": float(np.mean([r["dnsmos_ovrl"] for r in rows])),
+        })
+    persona_fig["f0_error_st_median"] = float(np.nanmedian(f0_err)) if np.isfinite(f0_err).any() else float("nan")
+
+    # ---------------------------------------------------------------- joe and real references
+    j_e = np.stack([r["emb"] for r in j_rows])
+    j_sim = similarity_stats(j_e, np.zeros(len(j_rows), int))
+    jf = np.array([r["p_female_voice2gender"] for r in j_rows])
+    joe_fig = {**line_quality(j_rows), "same_persona_cos": j_sim["same_persona_cos"],
+               "p_female_judge": float(np.nanmean(gj.p_female(j_e, np.array([r["log_f0"] for r in j_rows])))),
+               "p_female_voice2gender": float(np.nanmean(jf)),
+               "f0_hz_measured": float(np.exp(np.nanmedian([r["log_f0"] for r in j_rows]))),
+               "rtf": joe_total / joe_audio_s, "rtf_excl_load": (joe_total - joe_load) / joe_audio_s,
+               "seconds_load": joe_load}
+    r_sim = similarity_stats(real.emb[ho], real.speaker[ho], real.female[ho])
+    real_fig = {
+        **{k: r_sim[k] for k in ("same_persona_cos", "diff_persona_cos", "diff_persona_above_0.9",
+                                 "diff_persona_cos_same_gender", "diff_persona_cos_cross_gender", "n_speakers")},
+        "gender_judge": gender_accuracy(gj.p_female(real.emb[ho], real.log_f0[ho]), real.female[ho]),
+        "gender_judge_train": gender_accuracy(gj.p_female(real.emb[tr], real.log_f0[tr]), real.female[tr]),
+        "voice2gender": gender_accuracy(real.v2g[ho], real.female[ho]),
+        "n_clips": int(ho.sum()),
+    }
+    real_fig["gender_match"] = real_fig["gender_judge"]["accuracy"]
+
+    # ---------------------------------------------------------------- determinism
+    det = {}
+    if determinism:
+        log("determinism: one persona + line in two fresh processes")
+        t = time.perf_counter()
+        text = lines[0][0]
+        h = [wav_sha256_in_subprocess(weights, seeds[0], text) for _ in range(2)]
+        batch_hash = hashlib.sha256(personas[0].lines[0].wav_bytes()).hexdigest()
+        det = {"seed": seeds[0], "text": text, "sha256_process_1": h[0], "sha256_process_2": h[1],
+               "sha256_batch": batch_hash, "identical": h[0] == h[1] == batch_hash,
+               "code_changed_during_run": source_digest() != code_at_start}
+        persona_fig["deterministic"] = det["identical"]
+        secs["determinism"] = time.perf_counter() - t
+
+    for r in p_rows + j_rows:
+        r.pop("emb")
+    for r, (k, i) in zip(p_rows, [(k, i) for k in range(P) for i in idx[k]]):
+        r["seed"], r["line"] = seeds[k], int(i)
+    for r, i in zip(j_rows, used):
+        r["line"] = int(i)
+    secs["total"] = time.perf_counter() - t_all
+    result = jsonable({
+        "personas": persona_fig,
+        "joe": joe_fig,
+        "real_holdout": real_fig,
+        "checks": check_rows(persona_fig),
+        "determinism": det,
+        "per_persona": per_persona,
+        "lines": p_rows,
+        "joe_lines": j_rows,
+        "setup": {
+            "weights": str(weights) if weights is not None else "package", "n_personas": P, "n_lines": L,
+            "seeds": seeds, "line_indices": idx.tolist(), "data": str(data), "cache_dir": str(cache_dir),
+            "gender_judge": {"inputs": "resemblyzer embedding (unit) + log F0, standardised", "C": GENDER_C,
+                             "class_weight": "balanced", "train_clips": int(tr.sum()), "holdout_clips": int(ho.sum()),
+                             "train_speakers": int(len(set(real.speaker[tr].tolist()))),
+                             "holdout_speakers": int(len(set(real.speaker[ho].tolist())))},
+            **real_setup, "similarity_threshold": SAME_SPEAKER, "threads": threads,
+            "cpus": os.cpu_count(), "loadavg_1min": round(os.getloadavg()[0], 2),
+        },
+        "seconds": {k: round(v, 1) for k, v in secs.items()},
+    })
+    if out_json is not None:
+        Path(out_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_json).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+# ---------------------------------------------------------------------------- report
+def _fmt(v, nd=3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def format_table(res: dict) -> str:
+    """The acceptance checks, with the bare base voice and held-out real speakers as references."""
+    joe, real = res.get("joe", {}), res.get("real_holdout", {})
+    ref = {"wer": joe.get("wer"), "dnsmos_ovrl_mean": joe.get("dnsmos_ovrl_mean"),
+           "same_persona_cos": joe.get("same_persona_cos"), "rtf": joe.get("rtf")}
+    real_ref = {"same_persona_cos": real.get("same_persona_cos"), "diff_persona_cos": real.get("diff_persona_cos"),
+                "diff_persona_above_0.9": real.get("diff_persona_above_0.9"), "gender_match": real.get("gender_match")}
+    out = [f"{'check':<28} {'personas':>9} {'bar':>8} {'goal':>6} {'pass':>5}   {'joe':>7} {'real':>7}"]
+    for c in res["checks"]:
+        bar = f"{c['op']}{_fmt(c['bar'], 2)}" if c["op"] != "==" else "same"
+        out.append(f"{c['label']:<28} {_fmt(c['value']):>9} {bar:>8} {_fmt(c['goal'], 2):>6} "
+                   f"{_fmt(c['pass']):>5}   {_fmt(ref.get(c['check'])):>7} {_fmt(real_ref.get(c['check'])):>7}")
+    p = res["personas"]
+    out.append(f"(personas: {p['n_personas']} = {p['gender_counts']}, {p['lines_judged']} lines; "
+               f"voice2gender agreement {_fmt(p.get('gender_match_voice2gender'))}, real held-out "
+               f"{_fmt(real.get('voice2gender', {}).get('accuracy'))}; DNSMOS min {_fmt(p['dnsmos_ovrl_min'])}; "
+               f"RTF without load {_fmt(p['rtf_excl_load'])} vs joe {_fmt(joe.get('rtf_excl_load'))}; "
+               f"cosine to joe, same text {_fmt(p.get('cos_to_joe_same_text'))}; "
+               f"F0 error median {_fmt(p.get('f0_error_st_median'), 2)} st)")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------- command line
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="digitalhuman evaluate voices",
+        description="Judge persona voices on held-out lines (Whisper WER, DNSMOS, resemblyzer speaker "
+                    "similarity, judged gender, real-time factor, determinism), with the bare base voice and "
+                    "held-out real speakers as references. Prints a table, then writes JSON.",
+        epilog="example: digitalhuman evaluate voices --personas 12 --lines 4 --out-json voice_eval.json "
+               "--wav-dir voice_eval_wavs/ --cache-dir /work/cache",
+    )
+    ap.add_argument("--weights", default=None, help="weights folder with card.json (default: the shipped weights)")
+    ap.add_argument("--personas", type=int, default=12, help="personas (seeds SEED .. SEED+N-1; default 12)")
+    ap.add_argument("--lines", type=int, default=4,
+                    help=f"lines per persona (of {len(EVAL_LINES)} held-out; default 4)")
+    ap.add_argument("--data", default=str(DEFAULT_VOICE_DATA), help="Common Voice-style folder (clips.csv + audio/)")
+    ap.add_argument("--seed", type=int, default=0, help="first persona seed")
+    ap.add_argument("--out-json", default=None)
+    ap.add_argument("--wav-dir", default=None, help="save every rendered line here")
+    ap.add_argument("--cache-dir", default=None, help="cache real clips' embeddings here (and read voice_features.npz)")
+    ap.add_argument("--threads", type=int, default=0, help="torch and Whisper threads (0 = defaults)")
+    ap.add_argument("--no-determinism", action="store_true", help="skip the two-process check")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    from .common import prepare, run_and_report
+
+    code = prepare(a.threads, judges_missing(), INSTALL_HINT)
+    if code is not None:
+        return code
+    return run_and_report(lambda: evaluate_voices(a.weights, a.personas, a.lines, a.data, a.seed, a.out_json,
+                                                  a.wav_dir, a.cache_dir, a.threads, not a.no_determinism,
+                                                  not a.quiet), format_table, a.out_json)
+
+if __name__ == "__main__":
+    sys.exit(main())
