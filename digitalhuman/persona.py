@@ -20,12 +20,13 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .voice.visemes import LIPSYNC_FORMATS  # re-exported: the lip-sync files a line can name
+
 SCHEMA_VERSION = 2  # 2: lines have word timings (`words`) and may name lip-sync files (`lipsync`)
 SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 MAX_SEED = 2**64 - 1
 LATENT_DIM = 160
 VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou")
-LIPSYNC_FORMATS = ("oculus", "arkit", "vrm", "rhubarb")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 

@@ -26,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..persona import LIPSYNC_FORMATS
-from ..voice.visemes import VISEMES
+from ..voice.visemes import LIPSYNC_FORMATS, VISEMES
 from .weights import (ARKIT_EXTRA, ARKIT_NAMES, FPS, LAG_S, LEAD_S, VISEME_ARKIT, VISEME_RHUBARB, VISEME_VRM,
                       VRM_PRESETS, floor4, pose_matrix, weights_at)
 

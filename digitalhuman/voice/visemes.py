@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+LIPSYNC_FORMATS = ("oculus", "arkit", "vrm", "rhubarb")  # the lip-sync files a line can have (digitalhuman.lipsync)
+
 __all__ = ["VISEMES", "PHONEME_TO_VISEME", "MIN_PAUSE_S", "viseme_of", "phonemes_to_visemes", "scale_visemes"]
 
 VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou")
