@@ -23,33 +23,7 @@ if [ "$(id -u)" -ne 0 ]; then
     SUDO=sudo
 fi
 export DEBIAN_FRONTEND=noninteractive
-WAIT=${APT_LOCK_WAIT:-300}
-POLL=${APT_LOCK_POLL:-5}
-case "$WAIT" in ''|*[!0-9]*) echo "error: APT_LOCK_WAIT must be a number of seconds, got '$WAIT'" >&2; exit 2;; esac
-LOG=$(mktemp)
-trap 'rm -f "$LOG"' EXIT
-
-# run one apt-get step; while it fails only because a lock is held, wait and retry (apt's own
-# DPkg::Lock::Timeout covers dpkg's lock; the retry also covers the package lists' lock of `update`)
-apt_step() {
-    local deadline=$((SECONDS + WAIT)) said=
-    while true; do
-        if $SUDO apt-get -o DPkg::Lock::Timeout="$WAIT" "$@" >>"$LOG" 2>&1; then
-            return 0
-        fi
-        # apt's final error lines ("E: ..."), not its "Waiting for cache lock" notes
-        if grep -qE '^E: (Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock directory)' "$LOG" \
-                && [ "$SECONDS" -lt "$deadline" ]; then
-            [ -n "$said" ] || { echo "waiting for another program to release apt's lock (up to ${WAIT}s) ..." >&2; said=1; }
-            : >"$LOG"
-            sleep "$POLL"
-            continue
-        fi
-        cat "$LOG" >&2
-        echo "error: apt-get $* failed (see above)" >&2
-        exit 1
-    done
-}
+source "$(dirname "${BASH_SOURCE[0]}")/apt-lock-wait.sh"
 
 apt_step update -qq
 apt_step install -y -qq --no-install-recommends chromium

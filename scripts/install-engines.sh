@@ -6,7 +6,8 @@
 #
 #   bash scripts/install-engines.sh
 #
-# Idempotent and quiet: exits 0 at once when both are there. Needs root (CI runs as root) or sudo.
+# Idempotent and quiet: exits 0 at once when both are there; waits for apt's lock like
+# install-chromium.sh (scripts/apt-lock-wait.sh). Needs root (CI runs as root) or sudo.
 # The tests skip (with the reason) when a tool is absent, so a machine without them still runs
 # the rest of the suite; CI runs this script first (.ci/run), so there they run.
 set -euo pipefail
@@ -20,14 +21,10 @@ if [ "$(id -u)" -ne 0 ]; then
     SUDO=sudo
 fi
 export DEBIAN_FRONTEND=noninteractive
-LOG=$(mktemp)
-trap 'rm -f "$LOG"' EXIT
-# apt's chatter goes to a log, shown only if a step fails
-if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends godot3-server mono-mcs; } >"$LOG" 2>&1; then
-    cat "$LOG" >&2
-    echo "error: apt-get could not install godot3-server and mono-mcs (see above)" >&2
-    exit 1
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/apt-lock-wait.sh"  # waits while another program holds apt's lock
+
+apt_step update -qq
+apt_step install -y -qq --no-install-recommends godot3-server mono-mcs
 for tool in godot3-server mcs; do
     command -v "$tool" >/dev/null || { echo "error: apt-get ran but $tool is missing" >&2; exit 1; }
 done
