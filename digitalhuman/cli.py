@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--batch", type=positive_int, default=64)
     tf.add_argument("--grow-from", type=Path, metavar="WEIGHTS",
                     help="start G from a generator at half the resolution (face_generator.safetensors)")
+    tf.add_argument("--age-balance", type=float, default=0.0, metavar="B",
+                    help="draw faces with weight count(age bin)^-B (0.5: more children and old faces; default 0)")
     tf.add_argument("--g-channels", type=positive_int, help="G channels at full resolution (default 32; 16 when growing)")
     tf.add_argument("--d-channels", type=positive_int, help="D channels at full resolution (default 32)")
     tf.add_argument("--cache", type=Path, help="folder to cache decoded images in")
@@ -334,8 +336,10 @@ def cmd_train(args) -> int:
             model = dataclasses.replace(model, g_channels=args.g_channels)
         if args.d_channels:
             model = dataclasses.replace(model, d_channels=args.d_channels)
+        if not 0.0 <= args.age_balance <= 1.0:
+            raise CLIError(f"--age-balance must be within 0-1, got {args.age_balance}")
         cfg = FaceTrainConfig(model=model, batch=args.batch, minutes=args.minutes, threads=args.threads,
-                              seed=args.seed, grow_from=grow)
+                              seed=args.seed, grow_from=grow, age_balance=args.age_balance)
         if args.steps:
             cfg = dataclasses.replace(cfg, steps=args.steps)
         run = train(str(args.data), str(args.out), resume=args.resume, cfg=cfg,

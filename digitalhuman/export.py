@@ -197,10 +197,14 @@ def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, An
         "cond_layout": FACE_COND_LAYOUT,
         "gender_strength": model.gender_strength,
         "female": "cond female = 0.5 + gender_strength * (persona female - 0.5); cond male = 1 - cond female",
+        "age_map": None if model.age_map is None else {"requested": list(model.age_map[0]),
+                                                         "condition": list(model.age_map[1])},
+        "age_mapped": "age_years = linear interpolation of the persona's age over age_map (requested -> condition), "
+                      "held at the end knots; unchanged when age_map is null",
         "age_strength": model.age_strength,
         "age_center_years": AGE_CENTER,
         "age_presented": "age_n = clamp(c + age_strength * (age_n - c), -1, 1) with c = age_n of age_center_years",
-        "age_n": "log1p(clamp(age_years, 0, 116)) / log1p(100) * 2 - 1",
+        "age_n": "log1p(clamp(age_years, 0, 116)) / log1p(100) * 2 - 1 (age_years after age_map)",
         "z": f"standard normal; the Python pipeline uses persona.json latent[{SL_FACE.start}:{SL_FACE.stop}] * psi "
              f"(psi {DEFAULT_PSI})",
         "z_from_persona": {"latent_slice": [SL_FACE.start, SL_FACE.stop], "psi": DEFAULT_PSI},

@@ -10,6 +10,8 @@ writes ``OUT_DIR/<persona folder name>.png``. The steps, in float32 like the Pyt
 
 - ``z = latent[a:b] * psi`` with ``[a, b]`` and ``psi`` from the manifest's ``z_from_persona``;
 - ``female' = 0.5 + gender_strength * (female - 0.5)``, ``male' = 1 - female'``;
+- ``age`` through the manifest's ``age_map`` when it has one: linear interpolation from its
+  ``requested`` knots to its ``condition`` knots (held at the ends);
 - ``age_n = log1p(clamp(age, 0, 116)) / log1p(100) * 2 - 1``; with ``c`` the ``age_n`` of
   ``age_center_years``: ``age_n = clamp(c + age_strength * (age_n - c), -1, 1)``;
 - ``cond = [male', female', age_n, one-hot group (white black asian indian other; null = white)]``;
@@ -45,7 +47,11 @@ def face_inputs(meta: dict, persona: dict) -> tuple[np.ndarray, np.ndarray]:
     traits = persona["traits"]
     f = np.float32(traits["female"])
     female = np.float32(0.5) + np.float32(meta["gender_strength"]) * (f - np.float32(0.5))
-    age_n = age_unit(np.float32(traits["age"]))
+    age = np.float32(traits["age"])
+    if meta.get("age_map"):
+        am = meta["age_map"]
+        age = np.float32(np.interp(np.float64(age), am["requested"], am["condition"]))
+    age_n = age_unit(age)
     strength = float(meta["age_strength"])
     if strength != 1.0:
         c = np.float32(age_unit(np.float32(meta["age_center_years"])))

@@ -3,6 +3,7 @@
 
     python scripts/tune_strengths.py face --weights RUN/face_generator.safetensors \
         [--gender 1,1.5,2,2.5] [--age 1,1.5,2] [--n 200]
+    python scripts/tune_strengths.py face-age-map --weights RUN/face_generator.safetensors [--n 40] [--out F]
     python scripts/tune_strengths.py voice [--weights DIR] [--age 1,2,3] [--n 40]
 
 Face: ``n`` adults (ages uniform 18-80, half women, groups at random, psi 0.8, seed 12345), for each
@@ -55,6 +56,48 @@ def tune_face(a) -> None:
     judges.close()
 
 
+AGE_GRID = (1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18, 21, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100, 110)
+MAP_KNOTS = (0, 2, 4, 6, 8, 10, 12, 15, 18, 21, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100)
+
+
+def face_age_map(a) -> None:
+    """Measure the judged age of faces made at each conditioning age of ``AGE_GRID`` (``n`` faces
+    each: half women, groups at random, psi 0.8, seed 24680 + k: no evaluation uses them), make
+    the medians monotone (running maximum) and invert them at ``MAP_KNOTS``: the conditioning age
+    whose faces are judged the requested age. Prints the table and the ``age_map`` JSON that
+    ``scripts/ship_weights.py --face-age-map`` stores in the weights' metadata."""
+    import json
+
+    import torch
+
+    from digitalhuman.evaluate.face_judges import FaceJudges, to_judge_size
+    from digitalhuman.evaluate.faces import generator_from_weights
+
+    judges = FaceJudges()
+    gen = generator_from_weights(a.weights, psi=0.8, gender_strength=a.gender_strength, age_strength=1.0,
+                                 age_map=None)
+    medians = []
+    for k, c in enumerate(AGE_GRID):
+        rng = np.random.Generator(np.random.PCG64(24680 + k))
+        female = (np.arange(a.n) % 2).astype(np.float32)
+        with torch.inference_mode():
+            imgs = gen(female, np.full(a.n, c, np.float32), rng.integers(0, 5, a.n), seed=24680 + k)
+        _, ja = judges.judge_age_gender(to_judge_size(imgs))
+        medians.append(float(np.nanmedian(ja)))
+        print(f"condition age {c:5.1f}: judged median {medians[-1]:5.1f} (q25 {np.nanpercentile(ja, 25):.1f}, "
+              f"q75 {np.nanpercentile(ja, 75):.1f})", flush=True)
+    judges.close()
+    mono = np.maximum.accumulate(np.array(medians)) + np.arange(len(medians)) * 1e-3  # strictly increasing
+    cond = np.interp(MAP_KNOTS, mono, AGE_GRID)  # held at the grid's ends outside the judged range
+    age_map = {"requested": [float(x) for x in MAP_KNOTS], "condition": [round(float(x), 2) for x in cond]}
+    for r, c in zip(MAP_KNOTS, cond):
+        print(f"requested {r:5.1f} -> condition {c:6.2f}")
+    print(json.dumps(age_map))
+    if a.out:
+        Path(a.out).write_text(json.dumps({"age_map": age_map, "grid": list(AGE_GRID), "judged_median": medians,
+                                           "n_per_age": a.n, "weights": str(a.weights)}, indent=1) + "\n")
+
+
 def tune_voice(a) -> None:
     from scipy.stats import spearmanr
 
@@ -96,6 +139,11 @@ def main() -> None:
     f.add_argument("--gender", default="1,1.5,2,2.5")
     f.add_argument("--age", default="1,1.5,2")
     f.add_argument("--n", type=int, default=200)
+    m = sub.add_parser("face-age-map", help="calibrate requested -> conditioning age with the age judge")
+    m.add_argument("--weights", required=True, help="face_generator.safetensors, a weights folder or checkpoint.pt")
+    m.add_argument("--gender-strength", type=float, default=1.0)
+    m.add_argument("--n", type=int, default=40, help="faces per conditioning age (default 40)")
+    m.add_argument("--out", default=None, help="write the measured table and age_map as JSON here")
     v = sub.add_parser("voice")
     v.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
     v.add_argument("--age", default="1,2,3")
@@ -108,7 +156,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     threadpool_limits(1)
-    tune_face(a) if a.what == "face" else tune_voice(a)
+    {"face": tune_face, "face-age-map": face_age_map, "voice": tune_voice}[a.what](a)
 
 
 if __name__ == "__main__":

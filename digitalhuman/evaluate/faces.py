@@ -303,7 +303,8 @@ def evaluate_faces(
 
 # ---------------------------------------------------------------------------- generator loading
 def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
-                           gender_strength: float | None = None, age_strength: float | None = None) -> GenerateFn:
+                           gender_strength: float | None = None, age_strength: float | None = None,
+                           age_map="weights") -> GenerateFn:
     """A ``generate`` function from a shipped ``face_generator.safetensors`` or a training ``checkpoint.pt``.
 
     A training checkpoint uses its EMA generator and the model config in the ``config.json``
@@ -320,20 +321,43 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
     G, info = load_generator(path)
     gs = info["gender_strength"] if gender_strength is None else float(gender_strength)
     ags = info["age_strength"] if age_strength is None else float(age_strength)
+    amap = info["age_map"] if age_map == "weights" else age_map  # None: condition on the requested age
 
     @torch.inference_mode()
     def generate(female: np.ndarray, age: np.ndarray, race: np.ndarray, seed: int) -> np.ndarray:
         n = len(female)
         z = np.random.Generator(np.random.PCG64(seed)).standard_normal((n, G.cfg.z_dim), dtype=np.float32)
-        c = present_cond(female, age, np.asarray(race, np.int64), gs, ags)
+        c = present_cond(female, age, np.asarray(race, np.int64), gs, ags, amap)
         out = [G(truncate(torch.from_numpy(z[s : s + batch]), psi), c[s : s + batch]) for s in range(0, n, batch)]
         x = torch.cat(out) if out else torch.zeros(0, 3, G.cfg.resolution, G.cfg.resolution)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
     generate.resolution = G.cfg.resolution
     generate.step = info["step"]  # training steps behind these weights, if recorded
-    generate.gender_strength, generate.age_strength = gs, ags
+    generate.gender_strength, generate.age_strength, generate.age_map = gs, ags, amap
     return generate
+
+
+def pipeline_for(weights: str | Path, psi: float):
+    """A face-only ``PersonaPipeline`` around ``weights`` (a weights folder, or a face generator file
+    beside the shipped trait prior) for the persona rows (ageing, families)."""
+    from ..face.model import FaceModel
+    from ..pipeline import PersonaPipeline
+    from ..weights_card import WEIGHTS_DIR
+
+    weights = Path(weights)
+    if weights.is_dir():
+        pipe = PersonaPipeline.from_pretrained(weights, voice=False)
+    else:
+        pipe = PersonaPipeline.from_pretrained(WEIGHTS_DIR, voice=False)
+        if weights.suffix == ".safetensors":
+            pipe.face = FaceModel.load(weights)
+        else:  # a training checkpoint: its EMA generator, presented as trained
+            from ..face.model import load_generator
+
+            pipe.face = FaceModel(load_generator(weights)[0])
+    pipe.psi = psi
+    return pipe
 
 
 # ---------------------------------------------------------------------------- command line
@@ -361,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-subset", type=int, default=1000, help="random training faces searched (default 1000)")
     ap.add_argument("--nn-candidates", type=int, default=3, help="pixel-nearest training faces searched per face")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    ap.add_argument("--no-persona-rows", action="store_true",
+                    help="skip the age ladder, ageing, family and detail rows (face_persona_rows)")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     from ..pipeline import DEFAULT_PSI
@@ -378,7 +404,16 @@ def main(argv: list[str] | None = None) -> int:
                          progress=not a.quiet, cache_dir=a.cache_dir, train_subset=a.train_subset,
                          nn_candidates=a.nn_candidates)
     res["setup"].update(weights=str(a.weights), weights_step=gen.step, psi=a.psi, gender_strength=gen.gender_strength,
-                        age_strength=gen.age_strength)
+                        age_strength=gen.age_strength, age_map=gen.age_map)
+    if not a.no_persona_rows:
+        from .face_judges import FaceJudges
+        from .face_persona_rows import persona_rows
+
+        judges = FaceJudges()
+        log = (lambda m: print(f"[evaluate_faces] {m}", file=sys.stderr, flush=True)) if not a.quiet else (lambda m: None)
+        res["persona_rows"] = jsonable(persona_rows(pipeline_for(a.weights, a.psi), gen, judges, a.real,
+                                                    a.cache_dir, log=log))
+        judges.close()
     if a.out_json:
         Path(a.out_json).write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))

@@ -62,12 +62,45 @@ def present_gender(female: torch.Tensor | np.ndarray | float, strength: float):
 AGE_CENTER = 34.0  # median age of the adults in the face data
 
 
-def present_cond(female, age, race, gender_strength: float = 1.0, age_strength: float = 1.0) -> torch.Tensor:
+AgeMap = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def map_age(age, age_map: AgeMap | None) -> np.ndarray:
+    """Requested age (years) -> the age the generator is conditioned on, float32.
+
+    ``age_map = (requested, condition)``: knots of a calibration measured on the generator (the
+    age an outside judge reads from faces made at each conditioning age, inverted), linear between
+    knots and held at the ends. ``None`` conditions on the requested age itself.
+    """
+    age = np.asarray(age, np.float32)
+    if age_map is None:
+        return age
+    return np.interp(age.astype(np.float64), age_map[0], age_map[1]).astype(np.float32)
+
+
+def parse_age_map(text: str | None) -> AgeMap | None:
+    """The ``age_map`` of face weights' metadata (JSON ``{"requested": [...], "condition": [...]}``), checked."""
+    if not text:
+        return None
+    import json
+
+    d = json.loads(text)
+    req, cond = tuple(float(x) for x in d["requested"]), tuple(float(x) for x in d["condition"])
+    if len(req) != len(cond) or len(req) < 2 or any(b <= a for a, b in zip(req, req[1:])):
+        raise ValueError("age_map: requested ages must be at least two, increasing, one condition each")
+    if not all(0.0 <= x <= 116.0 for x in req + cond):
+        raise ValueError("age_map: ages must lie within 0-116")
+    return req, cond
+
+
+def present_cond(female, age, race, gender_strength: float = 1.0, age_strength: float = 1.0,
+                 age_map: AgeMap | None = None) -> torch.Tensor:
     """``make_cond`` for a persona as the shipped generator presents it: gender through
-    ``present_gender``; the age code moved ``age_strength`` times as far from ``AGE_CENTER``'s,
-    kept within the code of ages 0-100 (the data's range)."""
+    ``present_gender``; the requested age through the calibration ``age_map`` (``map_age``), then
+    the age code moved ``age_strength`` times as far from ``AGE_CENTER``'s, kept within the code of
+    ages 0-100 (the data's range)."""
     female = torch.as_tensor(np.asarray(female, np.float32))
-    c = make_cond(present_gender(female, gender_strength), torch.as_tensor(np.asarray(age, np.float32)),
+    c = make_cond(present_gender(female, gender_strength), torch.as_tensor(map_age(age, age_map)),
                   torch.as_tensor(race))
     if age_strength != 1.0:
         centre = float(age_to_unit(AGE_CENTER))

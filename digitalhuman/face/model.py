@@ -8,15 +8,17 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_weights
-from .gan import RACES, FaceGANConfig, Generator, present_cond
+from .gan import RACES, AgeMap, FaceGANConfig, Generator, parse_age_map, present_cond
 
 
 class FaceModel:
-    def __init__(self, generator: Generator, gender_strength: float = 1.0, age_strength: float = 1.0):
+    def __init__(self, generator: Generator, gender_strength: float = 1.0, age_strength: float = 1.0,
+                 age_map: AgeMap | None = None):
         self.g = generator.eval()
         self.cfg = generator.cfg
         self.gender_strength = float(gender_strength)
         self.age_strength = float(age_strength)
+        self.age_map = age_map
 
     @classmethod
     def load(cls, path: str | Path, expected_sha256: str | None = None) -> "FaceModel":
@@ -29,7 +31,7 @@ class FaceModel:
         except (TypeError, ValueError, RuntimeError) as e:
             reason = " ".join(str(e).split())[:200]  # one line
             raise CheckpointError(f"{Path(path).name}: does not fit this face generator ({reason})") from None
-        return cls(g, *strengths_of(meta, path))
+        return cls(g, *strengths_of(meta, path), age_map=age_map_of(meta, path))
 
     @torch.inference_mode()
     def generate(
@@ -57,7 +59,7 @@ class FaceModel:
             race_t = torch.as_tensor(np.broadcast_to(race_arr.astype(np.int64), (B,)).copy())
         else:
             race_t = torch.as_tensor(race_arr.astype(np.float32))
-        c = present_cond(female_t, age_t, race_t, self.gender_strength, self.age_strength)
+        c = present_cond(female_t, age_t, race_t, self.gender_strength, self.age_strength, self.age_map)
         x = self.g(torch.from_numpy(code) * psi, c)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
@@ -69,12 +71,22 @@ def strengths_of(meta: dict, path: str | Path = "") -> tuple[float, float]:
     return meta_float(meta, "gender_strength", path), meta_float(meta, "age_strength", path)
 
 
+def age_map_of(meta: dict, path: str | Path = "") -> AgeMap | None:
+    """The age calibration of face weights' metadata (``gan.map_age``), or None; checked."""
+    from ..checkpoint import CheckpointError
+
+    try:
+        return parse_age_map(meta.get("age_map"))
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{Path(path).name}: bad age_map in the metadata ({e})") from None
+
+
 def load_generator(path: str | Path) -> tuple[Generator, dict]:
     """A face generator (eval mode) from a shipped ``face_generator.safetensors``, a weights folder
     with a ``card.json``, or a training ``checkpoint.pt`` (its EMA generator, rebuilt from the
     ``config.json`` beside it; its batch-norm statistics are the training ones, not recalibrated).
 
-    Returns ``(generator, info)``, info ``{"step", "gender_strength", "age_strength", "source"}``
+    Returns ``(generator, info)``, info ``{"step", "gender_strength", "age_strength", "age_map", "source"}``
     (step may be None).
     For evaluation and benchmarks; the pipeline uses :meth:`FaceModel.load` (sha256 checked).
     """
@@ -94,6 +106,7 @@ def load_generator(path: str | Path) -> tuple[Generator, dict]:
         state, cfg, meta = load_weights(path, kind="face_generator")
         step = meta.get("steps")
         gender_strength, age_strength = strengths_of(meta, path)
+        age_map = age_map_of(meta, path)
     else:
         cfg_file = path.with_name("config.json")
         if not cfg_file.is_file():
@@ -102,7 +115,8 @@ def load_generator(path: str | Path) -> tuple[Generator, dict]:
         ckpt = load_training_checkpoint(path)
         state, step = ckpt["G_ema"], ckpt.get("step")
         gender_strength = age_strength = 1.0
+        age_map = None
     g = Generator(FaceGANConfig(**cfg)).eval()
     g.load_state_dict(state)
     return g, {"step": None if step is None else int(step), "gender_strength": gender_strength,
-               "age_strength": age_strength, "source": str(path)}
+               "age_strength": age_strength, "age_map": age_map, "source": str(path)}

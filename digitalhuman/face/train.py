@@ -51,6 +51,7 @@ class FaceTrainConfig:
     threads: int = 2
     augment: tuple[str, ...] = ("color", "translation")
     grow_from: str = ""  # a lower-resolution face_generator.safetensors the new run's G starts from
+    age_balance: float = 0.0  # sample faces (and fake conditions) with weight count(age bin)^-age_balance
 
 
 # ---------------------------------------------------------------- DiffAugment (Zhao et al. 2020)
@@ -98,9 +99,29 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     Image.fromarray(grid).save(path)
 
 
-def _sample_conds(n: int, female: np.ndarray, age: np.ndarray, race: np.ndarray, rng: np.random.Generator):
-    """Conditions for fake images: drawn from the real label distribution (so D sees matched marginals)."""
-    idx = rng.integers(0, len(female), n)
+AGE_BINS = (0, 3, 6, 10, 15, 20, 25, 30, 35, 40, 50, 60, 70, 80, 90)
+
+
+def age_weights(age: np.ndarray, balance: float) -> np.ndarray | None:
+    """Sampling probabilities ``(N,)`` of faces: ``count(age bin)^-balance``, normalised (``None``
+    for 0: uniform). 0.5 draws a bin of 500 faces (children, the old) 2.2x as often per face as a
+    bin of 2,500 relative to its size, so both networks see more of the ages the data has few of."""
+    if not balance:
+        return None
+    b = np.digitize(age, AGE_BINS)
+    counts = np.bincount(b, minlength=len(AGE_BINS) + 1).astype(np.float64)
+    w = counts[b] ** -float(balance)
+    return w / w.sum()
+
+
+def _draw(n: int, size: int, rng: np.random.Generator, p: np.ndarray | None) -> np.ndarray:
+    return rng.integers(0, size, n) if p is None else rng.choice(size, n, p=p)
+
+
+def _sample_conds(n: int, female: np.ndarray, age: np.ndarray, race: np.ndarray, rng: np.random.Generator,
+                  p: np.ndarray | None = None):
+    """Conditions for fake images: drawn like the real faces (so D sees matched marginals)."""
+    idx = _draw(n, len(female), rng, p)
     return make_cond(torch.from_numpy(female[idx]), torch.from_numpy(age[idx]), torch.from_numpy(race[idx]))
 
 
@@ -157,7 +178,8 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
             raise FileNotFoundError(f"--resume: no face run in {out}")
         saved = _config_from_dict(json.loads((run / "config.json").read_text()))
         # the architecture and optimiser come from the run; only the stopping rule may change
-        cfg = dataclasses.replace(saved, minutes=cfg.minutes, steps=cfg.steps, threads=cfg.threads) if cfg else saved
+        cfg = dataclasses.replace(saved, minutes=cfg.minutes, steps=cfg.steps, threads=cfg.threads,
+                                  age_balance=cfg.age_balance if cfg.age_balance else saved.age_balance) if cfg else saved
     else:
         cfg = cfg or FaceTrainConfig()
         run = distributed.new_run(out, f"face-r{cfg.model.resolution}", dataclasses.asdict(cfg))
@@ -196,6 +218,7 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
     else:
         G_t, D_t = G, D
 
+    p_face = age_weights(age, cfg.age_balance)
     rng = np.random.default_rng([cfg.seed, rank, step])
     aug_g = torch.Generator().manual_seed(cfg.seed * 1000 + rank * 7 + step)
     fixed_z = torch.randn(32, cfg.model.z_dim, generator=torch.Generator().manual_seed(1234))
@@ -204,6 +227,8 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
     t0 = time.time()
     t_seg = time.time()
     log = open(run / "log.jsonl", "a") if rank == 0 else None
+    if log and resume:  # what this stretch of the run trained with (config.json holds the start)
+        log.write(json.dumps({"resumed_at": step, "threads": cfg.threads, "age_balance": cfg.age_balance}) + "\n")
     bar = None
     if progress and rank == 0:
         from tqdm import tqdm
@@ -220,13 +245,13 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
     while step < cfg.steps and not stop["now"]:
         if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
             break
-        idx = torch.from_numpy(rng.integers(0, len(data), per_rank))
+        idx = torch.from_numpy(_draw(per_rank, len(data), rng, p_face))
         real = data[idx].float() / 127.5 - 1
         flip = torch.from_numpy(rng.random(per_rank) < 0.5)
         real = torch.where(flip[:, None, None, None], real.flip(3), real)
         c_real = cond_all[idx]
         z = torch.randn(per_rank, cfg.model.z_dim)
-        c_fake = _sample_conds(per_rank, female, age, race, rng)
+        c_fake = _sample_conds(per_rank, female, age, race, rng, p_face)
 
         # D step
         with torch.no_grad():
@@ -248,7 +273,7 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
 
         # G step
         z = torch.randn(per_rank, cfg.model.z_dim)
-        c_fake = _sample_conds(per_rank, female, age, race, rng)
+        c_fake = _sample_conds(per_rank, female, age, race, rng, p_face)
         fake = G_t(z, c_fake)
         d_gen = D_t(diff_augment(fake, cfg.augment, aug_g), c_fake)
         loss_g = -d_gen.mean() if cfg.loss == "hinge" else F.softplus(-d_gen).mean()

@@ -1,0 +1,97 @@
+"""Faces v2 machinery: growing a generator, the age calibration map, age-balanced sampling and the
+judge-free parts of the persona rows (detail). Tiny models, milliseconds."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from digitalhuman.checkpoint import CheckpointError, save_weights
+from digitalhuman.evaluate.face_persona_rows import detail_row, laplacian_variance
+from digitalhuman.face.gan import FaceGANConfig, Generator, grow_from, make_cond, map_age, parse_age_map, present_cond
+from digitalhuman.face.model import FaceModel
+from digitalhuman.face.train import age_weights
+
+SMALL = FaceGANConfig(resolution=16, z_dim=16, cond_embed=4, g_channels=8, d_channels=4, max_channels=16)
+
+
+def test_grown_generator_starts_as_the_lower_one_upsampled():
+    torch.manual_seed(0)
+    lower = Generator(SMALL).eval()
+    big_cfg = FaceGANConfig(resolution=32, z_dim=16, cond_embed=4, g_channels=4, d_channels=4, max_channels=16,
+                            skip_rgb=True)
+    big = grow_from(lower, big_cfg).eval()
+    z, c = torch.randn(3, 16), make_cond(torch.tensor([0.0, 1.0, 0.5]), torch.tensor([5.0, 30.0, 80.0]),
+                                         torch.tensor([0, 1, 2]))
+    with torch.no_grad():
+        small, large = lower(z, c), big(z, c)
+    assert large.shape == (3, 3, 32, 32)
+    # the new level's RGB head starts at zero: the 32 px image is the 16 px one's pre-tanh upsampled
+    down = torch.nn.functional.avg_pool2d(large, 2)
+    assert (down - small).abs().max() < 0.15
+    with pytest.raises(AssertionError):  # channels that do not line up are refused
+        grow_from(lower, FaceGANConfig(resolution=32, z_dim=16, cond_embed=4, g_channels=8, max_channels=16,
+                                       skip_rgb=True))
+
+
+def test_age_map_interpolates_and_holds_at_the_ends():
+    am = ((0.0, 10.0, 50.0, 100.0), (1.0, 5.0, 60.0, 110.0))
+    got = map_age(np.array([0, 5, 10, 30, 100, 116], np.float32), am)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, [1, 3, 5, 32.5, 110, 110], rtol=1e-6)
+    np.testing.assert_array_equal(map_age(np.array([7.0]), None), [7.0])
+    c_map = present_cond([1.0], [30.0], [0], age_map=am)
+    c_direct = present_cond([1.0], [32.5], [0])
+    assert torch.equal(c_map, c_direct)
+
+
+@pytest.mark.parametrize("bad", [
+    {"requested": [0, 10], "condition": [1]},  # lengths differ
+    {"requested": [10, 0], "condition": [1, 2]},  # not increasing
+    {"requested": [0, 10], "condition": [1, 500]},  # outside 0-116
+    {"requested": [0], "condition": [1]},  # one knot
+])
+def test_bad_age_maps_are_refused(tmp_path, bad):
+    with pytest.raises(ValueError):
+        parse_age_map(json.dumps(bad))
+    g = Generator(SMALL)
+    save_weights(tmp_path / "f.safetensors", g.state_dict(), kind="face_generator", config=SMALL,
+                 extra={"age_map": json.dumps(bad)})
+    with pytest.raises(CheckpointError, match="age_map"):
+        FaceModel.load(tmp_path / "f.safetensors")
+
+
+def test_face_model_presents_ages_through_its_map(tmp_path):
+    torch.manual_seed(1)
+    g = Generator(SMALL)
+    am = {"requested": [0, 100], "condition": [20, 60]}
+    save_weights(tmp_path / "f.safetensors", g.state_dict(), kind="face_generator", config=SMALL,
+                 extra={"age_map": json.dumps(am)})
+    m = FaceModel.load(tmp_path / "f.safetensors")
+    plain = FaceModel(g)
+    code = np.random.default_rng(0).standard_normal((1, 16)).astype(np.float32)
+    assert np.array_equal(m.generate(code, 1.0, 50.0, "white"), plain.generate(code, 1.0, 40.0, "white"))
+    assert m.age_map == ((0.0, 100.0), (20.0, 60.0)) and plain.age_map is None
+    c = present_cond([1.0], [50.0], [0], m.gender_strength, m.age_strength, m.age_map)
+    assert torch.equal(c, present_cond([1.0], [40.0], [0])) and not torch.equal(c, present_cond([1.0], [50.0], [0]))
+
+
+def test_age_balance_weights_rare_ages_up():
+    age = np.array([1.0] * 10 + [30.0] * 90)
+    assert age_weights(age, 0.0) is None
+    p = age_weights(age, 0.5)
+    assert p.sum() == pytest.approx(1.0)
+    child_share, adult_share = p[:10].sum(), p[10:].sum()
+    assert child_share == pytest.approx(np.sqrt(10) / (np.sqrt(10) + np.sqrt(90)))  # sqrt balancing
+    assert child_share > 0.1
+
+
+def test_detail_row_tells_sharp_from_blurred():
+    rng = np.random.default_rng(0)
+    sharp = rng.integers(0, 256, (4, 128, 128, 3), dtype=np.uint8)
+    blurred = np.repeat(np.repeat(sharp[:, ::4, ::4], 4, axis=1), 4, axis=2)
+    assert laplacian_variance(blurred) < 0.5 * laplacian_variance(sharp)
+    small = sharp[:, ::2, ::2]  # 64 px: upsampled to 128 before the Laplacian
+    row = detail_row(small, sharp)
+    assert row["native_resolution"] == 64 and row["ratio"] < 1.0
