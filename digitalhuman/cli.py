@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--data", type=Path, default=default_data("utkface128"), help="face folder: images/ + labels.csv")
     tf.add_argument("--out", type=Path, required=True, help="parent folder of the numbered run folders")
     tf.add_argument("--resume", action="store_true", help="continue the newest face run in --out")
+    tf.add_argument("--resume-from", type=Path, metavar="FILE",
+                    help="start a new run in --out from a compact resume point (scripts/pack_face_resume.py)")
     tf.add_argument("--steps", type=positive_int, help="stop at this many steps (default 200000)")
     tf.add_argument("--minutes", type=float, default=0.0, help="stop after this wall time")
     tf.add_argument("--resolution", type=int, choices=[32, 64, 128], default=64)
@@ -342,8 +344,11 @@ def cmd_train(args) -> int:
                               seed=args.seed, grow_from=grow, age_balance=args.age_balance)
         if args.steps:
             cfg = dataclasses.replace(cfg, steps=args.steps)
+        if args.resume_from is not None and (args.resume or not args.resume_from.is_file()):
+            raise CLIError("--resume-from takes an existing resume file and does not go with --resume")
         run = train(str(args.data), str(args.out), resume=args.resume, cfg=cfg,
-                    cache_dir=str(args.cache) if args.cache else None)
+                    cache_dir=str(args.cache) if args.cache else None,
+                    resume_from=str(args.resume_from) if args.resume_from else None)
     elif args.model == "voice":
         from .voice.train import train_voice
 

@@ -95,3 +95,31 @@ def test_detail_row_tells_sharp_from_blurred():
     small = sharp[:, ::2, ::2]  # 64 px: upsampled to 128 before the Laplacian
     row = detail_row(small, sharp)
     assert row["native_resolution"] == 64 and row["ratio"] < 1.0
+
+
+def test_a_packed_run_resumes_in_a_new_run(tmp_path):
+    from PIL import Image
+
+    from digitalhuman.checkpoint import load_weights
+    from digitalhuman.face.train import FaceTrainConfig, pack_resume, train
+
+    data = tmp_path / "faces"
+    (data / "images").mkdir(parents=True)
+    rows = ["file,age,gender,race"]
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(data / "images" / f"{i}.png")
+        rows.append(f"{i}.png,{[3, 30, 80][i % 3]},{i % 2},{i % 5}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    model = FaceGANConfig(resolution=16, z_dim=16, cond_embed=4, g_channels=4, d_channels=4, max_channels=8)
+    cfg = FaceTrainConfig(model=model, batch=4, steps=3, threads=1, log_every=1, sample_every=100, ckpt_every=100,
+                          age_balance=0.5)
+    run = train(str(data), str(tmp_path / "runs"), cfg=cfg, progress=False)
+    pack_resume(run, tmp_path / "resume.safetensors")
+    tensors, saved, meta = load_weights(tmp_path / "resume.safetensors", kind="face_resume")
+    assert meta["step"] == "3" and saved["age_balance"] == 0.5 and saved["model"]["resolution"] == 16
+    run2 = train(str(data), str(tmp_path / "runs"), cfg=FaceTrainConfig(model=model, steps=5, threads=1),
+                 progress=False, resume_from=str(tmp_path / "resume.safetensors"))
+    assert run2 != run and json.loads((run2 / "resumed_from.json").read_text())["step"] == 3
+    steps = [json.loads(line).get("step") for line in (run2 / "log.jsonl").read_text().splitlines()]
+    assert steps and min(s for s in steps if s) == 4  # continued at step 4, not from 1
