@@ -12,7 +12,9 @@
 # the rest of the suite; CI runs this script first (.ci/run), so there they run.
 set -euo pipefail
 
-if command -v godot3-server >/dev/null && command -v mcs >/dev/null; then
+GODOT=${GODOT3_SERVER:-godot3-server}  # command names (the tests point them at stubs)
+MCS=${MCS:-mcs}
+if command -v "$GODOT" >/dev/null && command -v "$MCS" >/dev/null; then
     exit 0
 fi
 SUDO=
@@ -25,7 +27,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/apt-lock-wait.sh"  # waits while another 
 
 apt_step update -qq
 apt_step install -y -qq --no-install-recommends godot3-server mono-mcs
-for tool in godot3-server mcs; do
+for tool in "$GODOT" "$MCS"; do
     command -v "$tool" >/dev/null || { echo "error: apt-get ran but $tool is missing" >&2; exit 1; }
 done
-echo "installed godot3-server $(godot3-server --version 2>/dev/null | head -1) and $(mcs --version 2>/dev/null | head -1)"
+echo "installed godot3-server $("$GODOT" --version 2>/dev/null | head -1) and $("$MCS" --version 2>/dev/null | head -1)"

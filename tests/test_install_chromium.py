@@ -1,4 +1,4 @@
-"""scripts/install-chromium.sh (the first step of the README's test command) with a stub apt-get:
+"""scripts/install-chromium.sh and install-engines.sh (the first steps of the README's test command) with a stub apt-get:
 it skips apt when chromium is there, waits while another program holds apt's lock, and still
 fails loudly when the install fails."""
 
@@ -75,3 +75,25 @@ def test_failures_are_loud(tmp_path, locked_calls, fail, msg):
     r = _run(env)
     assert r.returncode == 1 and msg in r.stderr and "error: apt-get" in r.stderr
     assert not Path(env["CHROMIUM"]).exists()
+
+
+ENGINES = SCRIPT.with_name("install-engines.sh")
+
+
+def test_engines_wait_for_a_held_lock_too(tmp_path):
+    env = _stubs(tmp_path, locked_calls=2)
+    bin_ = tmp_path / "bin"
+    # the stub apt-get "installs" the two tools into the stub bin
+    apt = (bin_ / "apt-get").read_text().replace(
+        "printf '#!/bin/sh\\necho Chromium 1.0\\n'",
+        f"for t in stub-godot3 stub-mcs; do printf '#!/bin/sh\\necho 1.0\\n' > {bin_}/$t; chmod +x {bin_}/$t; done; "
+        "printf '#!/bin/sh\\necho Chromium 1.0\\n'")
+    (bin_ / "apt-get").write_text(apt)
+    env.update(GODOT3_SERVER="stub-godot3", MCS="stub-mcs")
+    r = subprocess.run(["bash", str(ENGINES)], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "waiting for another program" in r.stderr and "installed godot3-server 1.0" in r.stdout
+    calls = _calls(tmp_path)
+    assert ["install" in c for c in calls] == [False] * 3 + [True], calls
+    r2 = subprocess.run(["bash", str(ENGINES)], env=env, capture_output=True, text=True, timeout=60)
+    assert r2.returncode == 0 and r2.stdout == "" and len(_calls(tmp_path)) == 4  # present: no apt at all
