@@ -270,7 +270,7 @@ def _export_voice(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, A
         "age_scale": vae.cfg.age_scale,
         "age_strength": vae.age_strength,
         "age_n": "(max(age_years, 16) - age_center) / age_scale; the graph applies age_strength itself "
-                 "(age_n * age_strength, kept within the training speakers' ages)",
+                 "(age_n * age_strength, brought smoothly inside the training speakers' ages with a tanh)",
         "eps": "standard normal; the Python pipeline uses persona.json latent[132:148]",
         "feature_names": list(vae.cfg.feature_names),
     }

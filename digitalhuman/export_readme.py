@@ -45,8 +45,8 @@ def readme_text(manifest: dict[str, Any]) -> str:
     cond (B,2) = [female, (max(age_years, 16) - {v['age_center']:g}) / {v['age_scale']:g}] (female = persona traits.female),
     eps (B,{v['latent_dim']}) standard normal (a Python persona: latent[132:148]) -> features (B,{len(v['feature_names'])}) in original units,
     columns: {', '.join(v['feature_names'])}.
-    The graph presents age itself: the prior is asked for age 45 + {v['age_strength']:g} * (age - 45) (age_strength),
-    kept within its speakers' 16-85. The renderer that turns these features into a persona's voice is not
+    The graph presents age itself: the prior is asked for age x = 45 + {v['age_strength']:g} * (age - 45) (age_strength),
+    brought smoothly inside its speakers' 16-85 as 50.5 + 34.5 * tanh((x - 50.5) / 34.5). The renderer that turns these features into a persona's voice is not
     in ONNX: a persona's own voice is rendered by digitalhuman (its WAVs, or the HTTP service at run time).
     Weights: {voice_src['id']}. Licence: {voice_lic}
 

@@ -242,32 +242,37 @@ class PersonaPipeline:
                            origin={"blend": {"a": a.seed, "b": b.seed, "t": t}})
 
     def sibling(self, persona: Persona, k: int, lines: Sequence[str] = (), resemblance: float | None = None,
-                gender: str | None = "same") -> Persona:
-        """Family member ``k`` (1, 2, ...): shares ``resemblance`` (default 0.8) of the variance of
-        the face and voice codes, and the group, and is within 6 years of the persona's age.
+                gender: str | None = "same", *, face: bool = True, voice: bool = True) -> Persona:
+        """Family member ``k`` (1, 2, ...): shares the group, is within 6 years of the persona's age,
+        and shares ``resemblance`` of the variance of the face and voice codes (default: 0.5 of the
+        face code's, so siblings look related but are not copies, and 0.8 of the voice code's).
 
         ``gender``: ``"same"`` (default) the persona's, ``"female"`` / ``"male"`` that one, ``None``
-        drawn from the trait prior as a new persona's is (brothers and sisters at random).
+        drawn from the trait prior as a new persona's is (brothers and sisters at random). ``face`` /
+        ``voice`` False: leave that one out.
         """
-        from .fusion import SIBLING_RESEMBLANCE, SL_TRAITS, _phi, sibling_latent
+        from .fusion import SIBLING_FACE_RESEMBLANCE, SIBLING_RESEMBLANCE, SL_TRAITS, _phi, sibling_latent
 
         if gender == "same":
             gender = persona.traits["gender"]
         elif gender is not None and gender not in ("female", "male"):
             raise PersonaError(f"gender must be 'same', 'female', 'male' or None, got {gender!r}")
-        if resemblance is None:
-            resemblance = SIBLING_RESEMBLANCE
-        if not (isinstance(resemblance, (int, float)) and 0.0 <= resemblance <= 1.0):
+        if resemblance is not None and not (isinstance(resemblance, (int, float)) and 0.0 <= resemblance <= 1.0):
             raise PersonaError(f"resemblance must be within [0, 1], got {resemblance!r}")
-        lat = sibling_latent(persona.latent, k, float(resemblance))
+        voice_r = SIBLING_RESEMBLANCE if resemblance is None else float(resemblance)
+        face_r = SIBLING_FACE_RESEMBLANCE if resemblance is None else float(resemblance)
+        lat = sibling_latent(persona.latent, k, voice_r, face_r)
         u = _phi(lat[SL_TRAITS])
         constraints = {"race": persona.traits.get("race")} | ({"gender": gender} if gender else {})
         traits = fuse(self._need("fusion"), lat, **constraints).traits
         traits["age"] = round(float(np.clip(persona.traits["age"] + 12 * (u[1] - 0.5), 16, 90)), 2)
-        return self.render(lat, traits, lines, seed=persona.seed, origin={"sibling_of": persona.seed, "k": int(k)})
+        return self.render(lat, traits, lines, seed=persona.seed, origin={"sibling_of": persona.seed, "k": int(k)},
+                           face=face, voice=voice)
 
-    def aged(self, persona: Persona, years: float, lines: Sequence[str] = ()) -> Persona:
-        """The same person ``years`` older (or younger, if negative), in face and voice.
+    def aged(self, persona: Persona, years: float, lines: Sequence[str] = (), *, face: bool = True,
+             voice: bool = True) -> Persona:
+        """The same person ``years`` older (or younger, if negative), in face and voice (``face`` /
+        ``voice`` False: leave that one out).
 
         The new age must be within ``AGE_RANGE`` (0-100 years, as an ``age`` constraint): ``years``
         outside ``aged_range(persona)`` raises ``PersonaError`` (never a silent clamp)."""
@@ -278,7 +283,8 @@ class PersonaPipeline:
         traits = dict(persona.traits)
         traits["age"] = round(float(traits["age"] + float(years)), 2)
         return self.render(persona.latent, traits, lines, seed=persona.seed,
-                           origin={**persona.origin, "aged": float(years)})
+                           origin={**persona.origin, "aged": float(years)},
+                           face=face, voice=voice)
 
     @staticmethod
     def _voice_of(persona: Persona | PersonaDoc) -> tuple[np.ndarray, dict[str, float]]:

@@ -84,7 +84,7 @@ def aged_row(pipe, judges, n: int = 40, years: float = 25.0, seed: int = 5000) -
     for i in range(n):
         p = pipe(seed + i, age=float(ages[i]), voice=False)
         young.append(p.face)
-        old.append(pipe.aged(p, years).face)
+        old.append(pipe.aged(p, years, voice=False).face)
     young, old = np.stack(young), np.stack(old)
     gain = judged_ages(judges, old) - judged_ages(judges, young)
     d = _dist(judges, young, old)
@@ -98,7 +98,7 @@ def families_row(pipe, judges, n: int = 30, members: int = 3, seed: int = 6000) 
     faces, genders = [], []
     for i in range(n):
         p = pipe(seed + i, voice=False)
-        fam = [p.face] + [pipe.sibling(p, k).face for k in range(1, members + 1)]
+        fam = [p.face] + [pipe.sibling(p, k, voice=False).face for k in range(1, members + 1)]
         faces.append(np.stack(fam))
         genders.append(p.traits["gender"])
     emb = judges.embed(to_judge_size(np.concatenate(faces))).reshape(n, members + 1, -1)

@@ -47,6 +47,13 @@ BETA_SPAN = 0.08
 VOICE_PSI = 0.8  # truncation of the voice prior draw: more typical voices, as the face GAN's psi
 F0_BOUNDS = {"female": (160.0, 320.0), "male": (75.0, 155.0)}  # presentation bounds on the median F0
 EQ_CLIP_DB = 9.0
+CHILD_AGE = 16.0  # the youngest speakers of the voice data: below, child_voice
+CHILD_CURVE_AGES = (4.0, 8.0, 10.0, 12.0, 13.5, 15.0, 16.0)
+CHILD_F0_GIRL = (275.0, 260.0, 250.0, 240.0, 232.0, 225.0, 220.0)
+CHILD_F0_BOY = (275.0, 260.0, 245.0, 230.0, 190.0, 150.0, 130.0)
+CHILD_FORMANT_GIRL = (1.38, 1.32, 1.28, 1.24, 1.21, 1.19, 1.17)
+CHILD_FORMANT_BOY = (1.38, 1.32, 1.27, 1.21, 1.13, 1.05, 1.0)
+CHILD_WEIGHT = (1.0, 1.0, 1.0, 0.95, 0.85, 0.55, 0.0)  # 1: the child curves; 0: the persona's own at 16
 TARGET_RMS_DB = -20.0
 
 
@@ -118,12 +125,16 @@ class PersonaVoice:
         resid = np.convolve(np.pad(resid, 1, mode="edge"), [0.25, 0.5, 0.25], mode="valid")
         eq = np.clip(resid - resid.mean(), -EQ_CLIP_DB, EQ_CLIP_DB)
         style = np.asarray(style_code, np.float64)
+        f0 = float(np.clip(np.exp(feats[0]), lo, hi))
+        rate = float(np.clip(math.exp(0.07 * style[0]), 0.85, 1.18))
+        if age < CHILD_AGE:
+            f0, beta, rate = child_voice(age, female, f0, beta, rate)
         out = {
-            "f0_hz": round(float(np.clip(np.exp(feats[0]), lo, hi)), 3),
+            "f0_hz": round(f0, 3),
             "f0_range_st": round(float(np.clip(feats[1], 0.5, 6.0)), 3),
             "breathiness": round(float(feats[2]), 4),
             "formant": round(beta, 3),
-            "rate": round(float(np.clip(math.exp(0.07 * style[0]), 0.85, 1.18)), 4),
+            "rate": round(rate, 4),
         }
         out.update({f"eq_{i:02d}": round(float(g), 3) for i, g in enumerate(eq)})
         return out
@@ -192,6 +203,24 @@ class PersonaVoice:
         if np.any(eq != 0):
             y = dsp.apply_fir(y, _eq_filter(tuple(np.round(eq, 3)), sr))
         return _normalise(y)
+
+
+def child_voice(age: float, female: float, f0: float, formant: float, rate: float) -> tuple[float, float, float]:
+    """F0, vocal-tract scale and speaking rate of a child of ``age`` (< ``CHILD_AGE``), from the
+    persona's own voice at 16 (the youngest speakers of the voice data: it has no children). The
+    curves are published averages: F0 about 250-275 Hz at 4-10 in both sexes, boys' voices
+    breaking at 12-15 (``CHILD_F0_*``); formants 25-38% above adult men's at 4-10
+    (``CHILD_FORMANT_*``, Lee, Potamianos & Narayanan 1999); children speak more slowly. The
+    persona's own values are blended in from 12 on (``CHILD_WEIGHT``), so a child grows into its
+    persona's adult voice."""
+    girl = female >= 0.5
+    w = float(np.interp(age, CHILD_CURVE_AGES, CHILD_WEIGHT))
+    f0_child = float(np.interp(age, CHILD_CURVE_AGES, CHILD_F0_GIRL if girl else CHILD_F0_BOY))
+    a_child = float(np.interp(age, CHILD_CURVE_AGES, CHILD_FORMANT_GIRL if girl else CHILD_FORMANT_BOY))
+    anchor = BETA_FEMALE if girl else 1.0
+    f0_out = math.exp(w * math.log(f0_child) + (1 - w) * math.log(f0))
+    formant_out = float(np.clip(formant * (a_child / anchor) ** w, 0.8, 1.45))
+    return f0_out, formant_out, rate * (1 + 0.012 * (CHILD_AGE - max(age, 4.0)))
 
 
 PARAM_BOUNDS = {"f0_hz": (50.0, 500.0), "f0_range_st": (0.0, 12.0), "formant": (0.7, 1.5), "rate": (0.5, 2.0)}

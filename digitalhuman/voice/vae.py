@@ -126,13 +126,16 @@ class VoiceVAE(nn.Module):
 
     def presented_prior(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The prior as personas use it: with ``age_strength`` k the prior is asked for the age
-        ``age_center + k * (age - age_center)``, kept inside the ages of the training speakers
-        (``cfg.age_grid``), so the age trends learned from the data are heard more clearly
-        (k = 1 is ``prior``). Works on ``make_cond`` rows, so an exported graph can do the same."""
+        ``age_center + k * (age - age_center)``, brought smoothly inside the ages of the training
+        speakers (``cfg.age_grid``) by a tanh, so the age trends learned from the data are heard
+        more clearly (k = 1 is ``prior``) and every age still asks for its own voice (a hard clamp
+        gave every age under 30.5 one voice at k = 2). Works on ``make_cond`` rows, so an
+        exported graph can do the same."""
         if self.age_strength != 1.0:
             lo = (min(self.cfg.age_grid) - self.cfg.age_center) / self.cfg.age_scale
             hi = (max(self.cfg.age_grid) - self.cfg.age_center) / self.cfg.age_scale
-            c = torch.stack([c[:, 0], (self.age_strength * c[:, 1]).clamp(lo, hi)], dim=1)
+            mid, half = (lo + hi) / 2, (hi - lo) / 2
+            c = torch.stack([c[:, 0], mid + half * torch.tanh((self.age_strength * c[:, 1] - mid) / half)], dim=1)
         return self.prior(c)
 
     def sigma(self) -> torch.Tensor:
