@@ -267,8 +267,9 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
     t0 = time.time()
     t_seg = time.time()
     log = open(run / "log.jsonl", "a") if rank == 0 else None
-    if log and resume:  # what this stretch of the run trained with (config.json holds the start)
-        log.write(json.dumps({"resumed_at": step, "threads": cfg.threads, "age_balance": cfg.age_balance}) + "\n")
+    if rank == 0 and resume:  # what this stretch of the run trained with (config.json holds the start)
+        with open(run / "resumes.jsonl", "a") as f:
+            f.write(json.dumps({"resumed_at": step, "threads": cfg.threads, "age_balance": cfg.age_balance}) + "\n")
     bar = None
     if progress and rank == 0:
         from tqdm import tqdm
