@@ -179,6 +179,11 @@ def pack_resume(run: str | Path, out: str | Path) -> str:
     run = Path(run)
     st = load_training_checkpoint(run / "checkpoint.pt")
     cfg = json.loads((run / "config.json").read_text())
+    resumes = run / "resumes.jsonl"
+    if resumes.is_file():  # the age balance of the run's last stretch
+        lines = [json.loads(x) for x in resumes.read_text().splitlines() if x.strip()]
+        if lines and "age_balance" in lines[-1]:
+            cfg["age_balance"] = float(lines[-1]["age_balance"])
     tensors = {f"G_ema.{k}": v for k, v in st["G_ema"].items()} | {f"D.{k}": v for k, v in st["D"].items()}
     return save_weights(out, tensors, kind=RESUME_KIND, config=cfg, half=True,
                         extra={"step": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}",
