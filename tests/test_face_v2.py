@@ -16,11 +16,12 @@ from digitalhuman.face.train import age_weights
 SMALL = FaceGANConfig(resolution=16, z_dim=16, cond_embed=4, g_channels=8, d_channels=4, max_channels=16)
 
 
-def test_grown_generator_starts_as_the_lower_one_upsampled():
+@pytest.mark.parametrize("top_nearest", [False, True])
+def test_grown_generator_starts_as_the_lower_one_upsampled(top_nearest):
     torch.manual_seed(0)
     lower = Generator(SMALL).eval()
     big_cfg = FaceGANConfig(resolution=32, z_dim=16, cond_embed=4, g_channels=4, d_channels=4, max_channels=16,
-                            skip_rgb=True)
+                            skip_rgb=True, top_nearest=top_nearest)
     big = grow_from(lower, big_cfg).eval()
     z, c = torch.randn(3, 16), make_cond(torch.tensor([0.0, 1.0, 0.5]), torch.tensor([5.0, 30.0, 80.0]),
                                          torch.tensor([0, 1, 2]))

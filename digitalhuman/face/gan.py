@@ -31,6 +31,7 @@ class FaceGANConfig:
     extra_levels: int = 1  # levels (from 8x8 up) that get a second 3x3 conv
     d_spectral_norm: bool = False  # spectral norm in D (training only; the shipped G does not use it)
     skip_rgb: bool = False  # G adds the upsampled RGB of the level below (grown from a lower-resolution G)
+    top_nearest: bool = False  # the top level upsamples by nearest neighbour + 3x3 conv (no transposed-conv checkerboard)
 
     def levels(self) -> int:
         return int(math.log2(self.resolution)) - 2  # number of 2x upsamplings from 4x4
@@ -118,11 +119,13 @@ def make_cond(female: torch.Tensor, age: torch.Tensor, race: torch.Tensor) -> to
 
 
 class GBlock(nn.Module):
-    """2x upsampling (transposed conv 4x4) + BN + ReLU, optionally one more 3x3 conv (``extra``)."""
+    """2x upsampling (transposed conv 4x4, or ``nearest``: nearest neighbour + 3x3 conv) + BN + ReLU,
+    optionally one more 3x3 conv (``extra``)."""
 
-    def __init__(self, cin: int, cout: int, extra: bool):
+    def __init__(self, cin: int, cout: int, extra: bool, nearest: bool = False):
         super().__init__()
-        self.up = nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False)
+        self.up = (nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1, bias=False))
+                   if nearest else nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False))
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False) if extra else None
         self.bn2 = nn.BatchNorm2d(cout) if extra else None
@@ -145,7 +148,8 @@ class Generator(nn.Module):
         self.fc = nn.Linear(cfg.z_dim + cfg.cond_embed, c0 * 16, bias=False)
         self.bn0 = nn.BatchNorm1d(c0 * 16)
         self.blocks = nn.ModuleList(
-            GBlock(cfg.g_ch(i), cfg.g_ch(i + 1), extra=i + 1 <= cfg.extra_levels) for i in range(cfg.levels())
+            GBlock(cfg.g_ch(i), cfg.g_ch(i + 1), extra=i + 1 <= cfg.extra_levels,
+                   nearest=cfg.top_nearest and i == cfg.levels() - 1) for i in range(cfg.levels())
         )
         self.to_rgb = nn.Conv2d(cfg.g_ch(cfg.levels()), 3, 3, padding=1)
         # skip_rgb: the level below keeps its own RGB head, upsampled and added (a G grown from a
