@@ -244,6 +244,9 @@ def evaluate_voices(
         "gender_match_line_level": gender_accuracy(p_lr, np.repeat(want_f, L))["accuracy"],
         "gender_match_voice2gender": gender_accuracy(pf_v2g, want_f)["accuracy"],
         "cos_to_joe_same_text": float(np.nanmean(cos_joe)),
+        "cos_to_joe_same_text_max": float(np.nanmax(cos_joe)),
+        "dnsmos_ovrl_by_gender": {g: {"mean": float(np.mean(d)), "min": float(np.min(d))} for g in ("female", "male")
+                                  if (d := [r["dnsmos_ovrl"] for r, pg in zip(p_rows, np.repeat(genders, L)) if pg == g])},
         "rtf": rtf,
         "rtf_excl_load": (t_batch - t_load) / audio_s,
         "seconds_load": t_load,
@@ -315,10 +318,14 @@ def evaluate_voices(
     for r, i in zip(j_rows, used):
         r["line"] = int(i)
     secs["total"] = time.perf_counter() - t_all
+    from .voice_space import speaker_space
+
     result = jsonable({
         "personas": persona_fig,
         "joe": joe_fig,
         "real_holdout": real_fig,
+        "speaker_space": speaker_space(p_emb, np.repeat(seeds, L), np.repeat(genders, L), real.emb, real.speaker,
+                                       real.female, real.holdout),
         "checks": check_rows(persona_fig),
         "determinism": det,
         "per_persona": per_persona,
@@ -372,6 +379,15 @@ def format_table(res: dict) -> str:
                f"RTF without load {_fmt(p['rtf_excl_load'])} vs joe {_fmt(joe.get('rtf_excl_load'))}; "
                f"cosine to joe, same text {_fmt(p.get('cos_to_joe_same_text'))}; "
                f"F0 error median {_fmt(p.get('f0_error_st_median'), 2)} st)")
+    sp = res.get("speaker_space")
+    if sp:
+        g, r = sp["same_gender_cos"]["generated"], sp["same_gender_cos"]["real_holdout"]
+        out.append(f"(speaker space: Frechet top-16 PCs vs real held-out {_fmt(sp['frechet_top16'])} (real vs real "
+                   f"{_fmt(sp['frechet_top16_real_vs_real'])}); same-gender cosine women/men {_fmt(g['female'])}/"
+                   f"{_fmt(g['male'])} (real {_fmt(r['female'])}/{_fmt(r['male'])}); nearest training speaker "
+                   f"median {_fmt(sp['nearest_train_cos']['generated']['median'])} (real held-out "
+                   f"{_fmt(sp['nearest_train_cos']['real_holdout']['median'])}); cosine to joe max "
+                   f"{_fmt(p.get('cos_to_joe_same_text_max'))})")
     return "\n".join(out)
 
 
