@@ -3,7 +3,14 @@
 # while it fails only because another program (unattended-upgrades, a second CI job) holds apt's
 # or dpkg's lock, waits and retries, up to APT_LOCK_WAIT seconds (default 300; poll APT_LOCK_POLL,
 # default 5). It fails loudly (apt's log, exit 1) when the step itself fails or the wait runs out.
-# Needs SUDO set ('' as root) and DEBIAN_FRONTEND exported by the caller.
+# Sourcing it also picks sudo when not root (APT_WHAT names what is installed, for the error) and
+# exports DEBIAN_FRONTEND=noninteractive.
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "error: installing ${APT_WHAT:-packages} needs root (or sudo)" >&2; exit 2; }
+    SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
 WAIT=${APT_LOCK_WAIT:-300}
 POLL=${APT_LOCK_POLL:-5}
 case "$WAIT" in ''|*[!0-9]*) echo "error: APT_LOCK_WAIT must be a number of seconds, got '$WAIT'" >&2; exit 2;; esac

@@ -17,12 +17,7 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}  # where Debian's package puts it (the t
 if [ -x "$CHROMIUM" ]; then
     exit 0
 fi
-SUDO=
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "error: installing chromium needs root (or sudo)" >&2; exit 2; }
-    SUDO=sudo
-fi
-export DEBIAN_FRONTEND=noninteractive
+APT_WHAT=chromium
 source "$(dirname "${BASH_SOURCE[0]}")/apt-lock-wait.sh"
 
 apt_step update -qq

@@ -17,12 +17,7 @@ MCS=${MCS:-mcs}
 if command -v "$GODOT" >/dev/null && command -v "$MCS" >/dev/null; then
     exit 0
 fi
-SUDO=
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "error: installing godot3-server/mono-mcs needs root (or sudo)" >&2; exit 2; }
-    SUDO=sudo
-fi
-export DEBIAN_FRONTEND=noninteractive
+APT_WHAT=godot3-server/mono-mcs
 source "$(dirname "${BASH_SOURCE[0]}")/apt-lock-wait.sh"  # waits while another program holds apt's lock
 
 apt_step update -qq

@@ -11,22 +11,11 @@ import soundfile as sf
 
 from digitalhuman.lipsync import render
 from digitalhuman.persona import MAX_SEED
-from digitalhuman.pipeline import PersonaPipeline
 from digitalhuman.server import create_app
 from digitalhuman.service.streaming import join_stream
-from tests.test_server import check_error, one, run
+from tests.test_server import app, check_error, one, pipe, run  # noqa: F401  (app, pipe: the same fixtures)
 
 THREE = "Well met, stranger. The road north is closed since the storm. Ask at the inn."
-
-
-@pytest.fixture(scope="module")
-def pipe(tiny_weights):
-    return PersonaPipeline.from_pretrained(tiny_weights)
-
-
-@pytest.fixture(scope="module")
-def app(pipe):
-    return create_app(pipe, warm_up=False)
 
 
 def wav_pcm(data: bytes) -> np.ndarray:

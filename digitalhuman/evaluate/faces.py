@@ -348,8 +348,8 @@ def pipeline_for(weights: str | Path, psi: float):
     weights = Path(weights)
     if weights.is_dir():
         pipe = PersonaPipeline.from_pretrained(weights, voice=False)
-    else:
-        pipe = PersonaPipeline.from_pretrained(WEIGHTS_DIR, voice=False)
+    else:  # the shipped trait prior only: the face model is the one given
+        pipe = PersonaPipeline.from_pretrained(WEIGHTS_DIR, face=False, voice=False)
         if weights.suffix == ".safetensors":
             pipe.face = FaceModel.load(weights)
         else:  # a training checkpoint: its EMA generator, presented as trained

@@ -19,10 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-def unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+from .common import unit_rows as unit
 
 
 def speaker_means(emb: np.ndarray, ids: Sequence) -> tuple[np.ndarray, list]:

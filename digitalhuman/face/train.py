@@ -199,6 +199,15 @@ def _unpack_resume(path: str | Path) -> tuple[FaceTrainConfig, dict, dict, int, 
     return _config_from_dict(config), g, d, int(meta["step"]), float(meta["train_seconds"])
 
 
+def _continued(saved: FaceTrainConfig, asked: FaceTrainConfig | None) -> FaceTrainConfig:
+    """The config of a continued run: architecture and optimiser as saved; the stopping rule,
+    threads and (when asked for) the age balance from ``asked``."""
+    if asked is None:
+        return saved
+    return dataclasses.replace(saved, minutes=asked.minutes, steps=asked.steps, threads=asked.threads,
+                               age_balance=asked.age_balance or saved.age_balance)
+
+
 def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | None = None,
           cache_dir: str | None = None, progress: bool = True, resume_from: str | None = None) -> Path:
     """Train (or ``resume`` the newest run in ``out``, or start a new run from a ``pack_resume``
@@ -207,19 +216,14 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
     packed = None
     if resume_from:
         saved, g_state, d_state, step0, secs0 = _unpack_resume(resume_from)
-        over = cfg or saved  # the stopping rule, threads and age balance may change
-        cfg = dataclasses.replace(saved, minutes=over.minutes, steps=over.steps, threads=over.threads,
-                                  age_balance=over.age_balance or saved.age_balance, grow_from="")
+        cfg = dataclasses.replace(_continued(saved, cfg), grow_from="")
         packed = (g_state, d_state, step0, secs0)
         resume = False
     if resume:
         run = latest_run_dir(out, "face")
         if run is None:
             raise FileNotFoundError(f"--resume: no face run in {out}")
-        saved = _config_from_dict(json.loads((run / "config.json").read_text()))
-        # the architecture and optimiser come from the run; only the stopping rule may change
-        cfg = dataclasses.replace(saved, minutes=cfg.minutes, steps=cfg.steps, threads=cfg.threads,
-                                  age_balance=cfg.age_balance if cfg.age_balance else saved.age_balance) if cfg else saved
+        cfg = _continued(_config_from_dict(json.loads((run / "config.json").read_text())), cfg)
     else:
         cfg = cfg or FaceTrainConfig()
         run = distributed.new_run(out, f"face-r{cfg.model.resolution}", dataclasses.asdict(cfg))
