@@ -124,3 +124,49 @@ def test_a_packed_run_resumes_in_a_new_run(tmp_path):
     assert run2 != run and json.loads((run2 / "resumed_from.json").read_text())["step"] == 3
     steps = [json.loads(line).get("step") for line in (run2 / "log.jsonl").read_text().splitlines()]
     assert steps and min(s for s in steps if s) == 4  # continued at step 4, not from 1
+
+
+def _tiny_faces(tmp_path):
+    from PIL import Image
+
+    data = tmp_path / "faces"
+    (data / "images").mkdir(parents=True)
+    rows = ["file,age,gender,race"]
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(data / "images" / f"{i}.png")
+        rows.append(f"{i}.png,{[3, 30, 80][i % 3]},{i % 2},{i % 5}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    return data
+
+
+def test_an_age_gender_head_joins_a_packed_run_not_a_running_one(tmp_path):
+    import torch
+
+    from digitalhuman.checkpoint import load_weights
+    from digitalhuman.face.gan import Discriminator, aux_loss, make_cond
+    from digitalhuman.face.train import FaceTrainConfig, pack_resume, train
+
+    data = _tiny_faces(tmp_path)
+    model = FaceGANConfig(resolution=16, z_dim=16, cond_embed=4, g_channels=4, d_channels=4, max_channels=8)
+    run = train(str(data), str(tmp_path / "runs"), progress=False,
+                cfg=FaceTrainConfig(model=model, batch=4, steps=2, threads=1, sample_every=100, ckpt_every=100))
+    with pytest.raises(ValueError, match="pack the run"):
+        train(str(data), str(tmp_path / "runs"), resume=True, progress=False,
+              cfg=FaceTrainConfig(model=model, steps=3, threads=1, aux_weight=1.0))
+    pack_resume(run, tmp_path / "resume.safetensors")
+    run2 = train(str(data), str(tmp_path / "runs"), progress=False, resume_from=str(tmp_path / "resume.safetensors"),
+                 cfg=FaceTrainConfig(model=model, steps=6, threads=1, aux_weight=1.0, ema_decay=0.99))
+    saved = json.loads((run2 / "config.json").read_text())
+    assert saved["aux_weight"] == 1.0 and saved["model"]["d_aux"] and saved["ema_decay"] == 0.99
+    st = torch.load(run2 / "checkpoint.pt", weights_only=True)
+    D = Discriminator(FaceGANConfig(**saved["model"]))
+    D.load_state_dict(st["D"])  # the head was trained and saved with D
+    x = torch.zeros(3, 3, 16, 16)
+    c = make_cond(torch.tensor([0.0, 1.0, 1.0]), torch.tensor([3.0, 30.0, 80.0]), torch.tensor([0, 1, 2]))
+    logit, pred = D(x, c, aux=True)
+    assert logit.shape == (3,) and pred.shape == (3, 2) and torch.isfinite(aux_loss(pred, c))
+    with pytest.raises(ValueError, match="no age/gender head"):
+        Discriminator(model)(x, c, aux=True)
+    _, _, meta = load_weights(run2 / "face_generator.safetensors", kind="face_generator")
+    assert meta["steps"] == "6"
