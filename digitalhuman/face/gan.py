@@ -32,7 +32,6 @@ class FaceGANConfig:
     d_spectral_norm: bool = False  # spectral norm in D (training only; the shipped G does not use it)
     skip_rgb: bool = False  # G adds the upsampled RGB of the level below (grown from a lower-resolution G)
     top_nearest: bool = False  # the top level upsamples by nearest neighbour + 3x3 conv (no transposed-conv checkerboard)
-    d_aux: bool = False  # D also predicts age and gender (AC-GAN head: FaceTrainConfig.aux_weight)
 
     def levels(self) -> int:
         return int(math.log2(self.resolution)) - 2  # number of 2x upsamplings from 4x4
@@ -222,26 +221,13 @@ class Discriminator(nn.Module):
         self.final = _sn(nn.Conv2d(c0, c0, 4), sn)  # 4x4 -> 1x1
         self.out = _sn(nn.Linear(c0, 1), sn)
         self.proj = _sn(nn.Linear(COND_DIM, c0, bias=False), sn)
-        self.aux = nn.Linear(c0, 2) if cfg.d_aux else None  # (age as age_to_unit, female logit)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, aux: bool = False):
-        """The logit (B,); with ``aux`` also the head's (B, 2) age and gender prediction."""
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h = F.leaky_relu(self.from_rgb(x), 0.2)
         for b in self.blocks:
             h = b(h)
         h = F.leaky_relu(self.final(h), 0.2).flatten(1)
-        logit = self.out(h).squeeze(1) + (self.proj(c) * h).sum(1)
-        if not aux:
-            return logit
-        if self.aux is None:
-            raise ValueError("this discriminator has no age/gender head (FaceGANConfig.d_aux)")
-        return logit, self.aux(h)
-
-
-def aux_loss(pred: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """How far the discriminator's age/gender head (B, 2) is from the conditions ``c`` (B, 8):
-    squared error on ``age_to_unit`` plus cross-entropy on the female value."""
-    return F.mse_loss(pred[:, 0], c[:, 2]) + F.binary_cross_entropy_with_logits(pred[:, 1], c[:, 1])
+        return self.out(h).squeeze(1) + (self.proj(c) * h).sum(1)
 
 
 def truncate(z: torch.Tensor, psi: float) -> torch.Tensor:

@@ -27,7 +27,7 @@ from .. import distributed
 from ..checkpoint import load_training_checkpoint, save_training_checkpoint, save_weights
 from ..runs import latest_run_dir
 from .data import load_split
-from .gan import Discriminator, FaceGANConfig, Generator, aux_loss, make_cond
+from .gan import Discriminator, FaceGANConfig, Generator, make_cond
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,6 @@ class FaceTrainConfig:
     augment: tuple[str, ...] = ("color", "translation")
     grow_from: str = ""  # a lower-resolution face_generator.safetensors the new run's G starts from
     age_balance: float = 0.0  # sample faces (and fake conditions) with weight count(age bin)^-age_balance
-    aux_weight: float = 0.0  # AC-GAN: D's age/gender head learns the real faces' labels, G is pushed to match its conditions
 
 
 # ---------------------------------------------------------------- DiffAugment (Zhao et al. 2020)
@@ -202,15 +201,11 @@ def _unpack_resume(path: str | Path) -> tuple[FaceTrainConfig, dict, dict, int, 
 
 def _continued(saved: FaceTrainConfig, asked: FaceTrainConfig | None) -> FaceTrainConfig:
     """The config of a continued run: architecture and optimiser as saved; the stopping rule,
-    threads, EMA decay and (when asked for) the age balance and the age/gender head from ``asked``
-    (a head asked for is added to a discriminator saved without one)."""
+    threads and (when asked for) the age balance from ``asked``."""
     if asked is None:
         return saved
-    aux = asked.aux_weight or saved.aux_weight
-    model = dataclasses.replace(saved.model, d_aux=saved.model.d_aux or aux > 0)
-    return dataclasses.replace(saved, model=model, minutes=asked.minutes, steps=asked.steps, threads=asked.threads,
-                               age_balance=asked.age_balance or saved.age_balance, aux_weight=aux,
-                               ema_decay=asked.ema_decay)
+    return dataclasses.replace(saved, minutes=asked.minutes, steps=asked.steps, threads=asked.threads,
+                               age_balance=asked.age_balance or saved.age_balance)
 
 
 def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | None = None,
@@ -228,11 +223,7 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         run = latest_run_dir(out, "face")
         if run is None:
             raise FileNotFoundError(f"--resume: no face run in {out}")
-        saved = _config_from_dict(json.loads((run / "config.json").read_text()))
-        cfg = _continued(saved, cfg)
-        if cfg.model.d_aux and not saved.model.d_aux:
-            raise ValueError("an age/gender head cannot join a run in place (its optimiser state has no room "
-                             "for it): pack the run (scripts/pack_face_resume.py) and continue with resume_from")
+        cfg = _continued(_config_from_dict(json.loads((run / "config.json").read_text())), cfg)
     else:
         cfg = cfg or FaceTrainConfig()
         run = distributed.new_run(out, f"face-r{cfg.model.resolution}", dataclasses.asdict(cfg))
@@ -261,10 +252,7 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
     step, cpu_seconds = 0, 0.0
     if packed is not None:
         g_state, d_state, step, cpu_seconds = packed
-        G.load_state_dict(g_state), G_ema.load_state_dict(g_state)
-        missing, unexpected = D.load_state_dict(d_state, strict=False)
-        if unexpected or any(not k.startswith("aux.") for k in missing):  # only a newly asked head may be new
-            raise ValueError(f"{resume_from}: discriminator does not fit (missing {missing}, unexpected {unexpected})")
+        G.load_state_dict(g_state), G_ema.load_state_dict(g_state), D.load_state_dict(d_state)
         if rank == 0:
             (run / "resumed_from.json").write_text(json.dumps({"file": str(resume_from), "step": step}) + "\n")
     ckpt_path = run / "checkpoint.pt"
@@ -320,17 +308,12 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
             fake = G_t(z, c_fake)
         r1_step = cfg.r1_gamma > 0 and step % cfg.r1_every == 0
         real_in = diff_augment(real, cfg.augment, aug_g).detach().requires_grad_(r1_step)
-        if cfg.aux_weight > 0:
-            d_real, aux_real = D_t(real_in, c_real, aux=True)
-        else:
-            d_real = D_t(real_in, c_real)
+        d_real = D_t(real_in, c_real)
         d_fake = D_t(diff_augment(fake, cfg.augment, aug_g), c_fake)
         if cfg.loss == "hinge":
             loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         else:
             loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-        if cfg.aux_weight > 0:  # the head learns age and gender from real faces only
-            loss_d = loss_d + cfg.aux_weight * aux_loss(aux_real, c_real)
         if r1_step:
             (grad,) = torch.autograd.grad(d_real.sum(), real_in, create_graph=True)
             loss_d = loss_d + 0.5 * cfg.r1_gamma * cfg.r1_every * grad.pow(2).sum((1, 2, 3)).mean()
@@ -342,13 +325,8 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         z = torch.randn(per_rank, cfg.model.z_dim)
         c_fake = _sample_conds(per_rank, female, age, race, rng, p_face)
         fake = G_t(z, c_fake)
-        if cfg.aux_weight > 0:
-            d_gen, aux_gen = D_t(diff_augment(fake, cfg.augment, aug_g), c_fake, aux=True)
-        else:
-            d_gen = D_t(diff_augment(fake, cfg.augment, aug_g), c_fake)
+        d_gen = D_t(diff_augment(fake, cfg.augment, aug_g), c_fake)
         loss_g = -d_gen.mean() if cfg.loss == "hinge" else F.softplus(-d_gen).mean()
-        if cfg.aux_weight > 0:  # fakes must look, to the head, the age and gender they were asked for
-            loss_g = loss_g + cfg.aux_weight * aux_loss(aux_gen, c_fake)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
