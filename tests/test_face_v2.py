@@ -124,3 +124,40 @@ def test_a_packed_run_resumes_in_a_new_run(tmp_path):
     assert run2 != run and json.loads((run2 / "resumed_from.json").read_text())["step"] == 3
     steps = [json.loads(line).get("step") for line in (run2 / "log.jsonl").read_text().splitlines()]
     assert steps and min(s for s in steps if s) == 4  # continued at step 4, not from 1
+
+
+def test_the_attribute_guide_pulls_faces_toward_their_conditions(tmp_path):
+    from dataclasses import asdict
+
+    from PIL import Image
+
+    from digitalhuman.checkpoint import load_training_checkpoint
+    from digitalhuman.face.attributes import KIND, AttributeConfig, FaceAttributes
+    from digitalhuman.face.train import FaceTrainConfig, guide_loss, train
+
+    torch.manual_seed(0)
+    acfg = AttributeConfig(resolution=16, channels=4)
+    guide = FaceAttributes(acfg).eval()
+    save_weights(tmp_path / "attr.safetensors", guide.state_dict(), kind=KIND, config=asdict(acfg))
+    x = torch.rand(6, 3, 32, 32) * 2 - 1  # resized to the guide's 16 px inside
+    with torch.no_grad():
+        g, log_age, _ = guide(torch.nn.functional.interpolate(x, size=(16, 16), mode="bilinear", antialias=True))
+    seen = make_cond(torch.sigmoid(g).round(), torch.expm1(log_age).clamp(0, 100), torch.zeros(6, dtype=torch.long))
+    other = make_cond(1 - torch.sigmoid(g).round(), torch.expm1(log_age + 1.5).clamp(0, 100), torch.zeros(6, dtype=torch.long))
+    assert guide_loss(guide, x, seen) < guide_loss(guide, x, other)
+
+    data = tmp_path / "faces"
+    (data / "images").mkdir(parents=True)
+    rows = ["file,age,gender,race"]
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(data / "images" / f"{i}.png")
+        rows.append(f"{i}.png,{[3, 30, 80][i % 3]},{i % 2},{i % 5}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    model = FaceGANConfig(resolution=16, z_dim=16, cond_embed=4, g_channels=4, d_channels=4, max_channels=8)
+    runs = {}
+    for w in (0.0, 5.0):
+        cfg = FaceTrainConfig(model=model, batch=4, steps=2, threads=1, sample_every=100, ckpt_every=100,
+                              guide=str(tmp_path / "attr.safetensors"), guide_weight=w)
+        runs[w] = load_training_checkpoint(train(str(data), str(tmp_path / f"runs{w}"), cfg=cfg, progress=False) / "checkpoint.pt")
+    assert not torch.equal(runs[0.0]["G"]["to_rgb.weight"], runs[5.0]["G"]["to_rgb.weight"])  # the guide's gradient reached G
