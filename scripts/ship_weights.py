@@ -40,7 +40,7 @@ def args_face_data() -> Path:
     return DEFAULT_FACE_DATA
 
 
-def ship_face(run: Path, gender_strength: float, age_strength: float) -> dict:
+def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_file: Path | None = None) -> dict:
     from digitalhuman.face.data import load_split
     from digitalhuman.face.gan import FaceGANConfig, Generator
     from digitalhuman.face.train import export_generator, recalibrate_bn
@@ -53,15 +53,28 @@ def ship_face(run: Path, gender_strength: float, age_strength: float) -> dict:
     _, female, age, race, _ = load_split(args_face_data(), mcfg.resolution, "train", "/work/cache")
     g = recalibrate_bn(g, female, age, race)
     hours = float(st["train_seconds"]) / 3600
-    export_generator(g, mcfg, W / "face_generator.safetensors",
-                     {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}",
-                      "gender_strength": f"{gender_strength:g}", "age_strength": f"{age_strength:g}"})
-    return {"id": f"face-gan-r{mcfg.resolution}-s{int(st['step'])}", "file": "face_generator.safetensors",
-            "kind": "face_generator", "trained_on": UTK, "licence": UTK_LICENCE,
-            "architecture": f"conditional GAN {mcfg.resolution}x{mcfg.resolution} (G 4.4M params, BN), EMA generator with recalibrated BN, projection D, "
-                            "non-saturating loss + lazy R1 (gamma 0.1), DiffAugment (color, translation), x-flip",
-            "steps": int(st["step"]), "batch": cfg["batch"], "wall_hours_2_cpu_cores": round(hours, 2),
-            "gender_strength": gender_strength, "age_strength": age_strength}
+    extra = {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}",
+             "gender_strength": f"{gender_strength:g}", "age_strength": f"{age_strength:g}"}
+    age_map = None
+    if age_map_file is not None:  # scripts/tune_strengths.py face-age-map --out FILE
+        from digitalhuman.face.gan import parse_age_map
+
+        age_map = json.loads(age_map_file.read_text())["age_map"]
+        parse_age_map(json.dumps(age_map))  # refuses a malformed map here, not at load time
+        extra["age_map"] = json.dumps(age_map)
+    export_generator(g, mcfg, W / "face_generator.safetensors", extra)
+    params = sum(p.numel() for p in g.parameters()) / 1e6
+    guide = (f"; frozen attribute guide (face_attributes CNN, weight {cfg['guide_weight']:g}) on G's age and gender"
+             if cfg.get("guide_weight") else "")
+    out = {"id": f"face-gan-r{mcfg.resolution}-s{int(st['step'])}", "file": "face_generator.safetensors",
+           "kind": "face_generator", "trained_on": UTK, "licence": UTK_LICENCE,
+           "architecture": f"conditional GAN {mcfg.resolution}x{mcfg.resolution} (G {params:.1f}M params, BN), EMA generator with recalibrated BN, projection D, "
+                           f"non-saturating loss + lazy R1 (gamma {cfg['r1_gamma']:g}), DiffAugment (color, translation), x-flip{guide}",
+           "steps": int(st["step"]), "batch": cfg["batch"], "wall_hours_2_cpu_cores": round(hours, 2),
+           "gender_strength": gender_strength, "age_strength": age_strength}
+    if age_map is not None:
+        out["age_map"] = age_map
+    return out
 
 
 def set_age_strength(path: Path, k: float) -> None:
@@ -87,6 +100,8 @@ def main() -> None:
                     help="stored in the face weights: the generator is conditioned on 0.5 + s * (female - 0.5)")
     ap.add_argument("--face-age-strength", type=float, default=1.0,
                     help="stored in the face weights: the age code moves k times as far from the centre's")
+    ap.add_argument("--face-age-map", type=Path,
+                    help="stored in the face weights: the age calibration of tune_strengths.py face-age-map --out")
     ap.add_argument("--voice-eval", type=Path)
     ap.add_argument("--fusion-eval", type=Path, help="JSON of digitalhuman evaluate fusion (its checks go in the card)")
     ap.add_argument("--face-note", help="how the face strengths were chosen (text for the card)")
@@ -100,7 +115,7 @@ def main() -> None:
     for m in models.values():
         m.pop("sha256", None)
     if args.face_run:
-        models["face"] = ship_face(args.face_run, args.gender_strength, args.face_age_strength)
+        models["face"] = ship_face(args.face_run, args.gender_strength, args.face_age_strength, args.face_age_map)
     if args.face_eval:
         models["face"]["quality"] = json.loads(args.face_eval.read_text())
     if args.fusion_run:
