@@ -64,12 +64,10 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
         extra["age_map"] = json.dumps(age_map)
     export_generator(g, mcfg, W / "face_generator.safetensors", extra)
     params = sum(p.numel() for p in g.parameters()) / 1e6
-    guide = (f"; frozen attribute guide (face_attributes CNN, weight {cfg['guide_weight']:g}) on G's age and gender"
-             if cfg.get("guide_weight") else "")
     out = {"id": f"face-gan-r{mcfg.resolution}-s{int(st['step'])}", "file": "face_generator.safetensors",
            "kind": "face_generator", "trained_on": UTK, "licence": UTK_LICENCE,
            "architecture": f"conditional GAN {mcfg.resolution}x{mcfg.resolution} (G {params:.1f}M params, BN), EMA generator with recalibrated BN, projection D, "
-                           f"non-saturating loss + lazy R1 (gamma {cfg['r1_gamma']:g}), DiffAugment (color, translation), x-flip{guide}",
+                           f"non-saturating loss + lazy R1 (gamma {cfg['r1_gamma']:g}), DiffAugment (color, translation), x-flip",
            "steps": int(st["step"]), "batch": cfg["batch"], "wall_hours_2_cpu_cores": round(hours, 2),
            "gender_strength": gender_strength, "age_strength": age_strength}
     if age_map is not None:

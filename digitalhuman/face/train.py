@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,8 +52,6 @@ class FaceTrainConfig:
     augment: tuple[str, ...] = ("color", "translation")
     grow_from: str = ""  # a lower-resolution face_generator.safetensors the new run's G starts from
     age_balance: float = 0.0  # sample faces (and fake conditions) with weight count(age bin)^-age_balance
-    guide: str = ""  # a face_attributes.safetensors (frozen): G's faces must look, to it, the age and gender asked
-    guide_weight: float = 0.0
 
 
 # ---------------------------------------------------------------- DiffAugment (Zhao et al. 2020)
@@ -204,12 +201,11 @@ def _unpack_resume(path: str | Path) -> tuple[FaceTrainConfig, dict, dict, int, 
 
 def _continued(saved: FaceTrainConfig, asked: FaceTrainConfig | None) -> FaceTrainConfig:
     """The config of a continued run: architecture and optimiser as saved; the stopping rule,
-    threads and (when asked for) the age balance and the attribute guide from ``asked``."""
+    threads and (when asked for) the age balance from ``asked``."""
     if asked is None:
         return saved
     return dataclasses.replace(saved, minutes=asked.minutes, steps=asked.steps, threads=asked.threads,
-                               age_balance=asked.age_balance or saved.age_balance,
-                               guide=asked.guide or saved.guide, guide_weight=asked.guide_weight or saved.guide_weight)
+                               age_balance=asked.age_balance or saved.age_balance)
 
 
 def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | None = None,
@@ -251,7 +247,6 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
     G_ema = copy.deepcopy(G).eval()
     for p in G_ema.parameters():
         p.requires_grad_(False)
-    guide = _load_guide(cfg)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     step, cpu_seconds = 0, 0.0
@@ -330,11 +325,8 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         z = torch.randn(per_rank, cfg.model.z_dim)
         c_fake = _sample_conds(per_rank, female, age, race, rng, p_face)
         fake = G_t(z, c_fake)
-        fake_aug = diff_augment(fake, cfg.augment, aug_g)
-        d_gen = D_t(fake_aug, c_fake)
+        d_gen = D_t(diff_augment(fake, cfg.augment, aug_g), c_fake)
         loss_g = -d_gen.mean() if cfg.loss == "hinge" else F.softplus(-d_gen).mean()
-        if guide is not None:
-            loss_g = loss_g + cfg.guide_weight * guide_loss(guide, fake_aug, c_fake)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -379,29 +371,6 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
     if ddp:
         distributed.teardown()
     return run
-
-
-def _load_guide(cfg: FaceTrainConfig):
-    """The frozen attribute model of ``cfg.guide`` (None without a guide)."""
-    if not (cfg.guide and cfg.guide_weight > 0):
-        return None
-    from .attributes import load_attributes
-
-    guide = load_attributes(cfg.guide)
-    for p in guide.parameters():
-        p.requires_grad_(False)
-    return guide
-
-
-def guide_loss(guide, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """How far the frozen attribute model finds faces ``x`` (B,3,R,R) from the age and gender of their
-    conditions ``c``: L1 on log(1 + age) plus cross-entropy on the female value."""
-    R = guide.cfg.resolution
-    if x.shape[-1] != R:
-        x = F.interpolate(x, size=(R, R), mode="bilinear", antialias=True, align_corners=False)
-    female_logit, log_age, _ = guide(x)
-    want_log_age = (c[:, 2] + 1) / 2 * math.log1p(100.0)  # inverse of gan.age_to_unit
-    return F.l1_loss(log_age, want_log_age) + F.binary_cross_entropy_with_logits(female_logit, c[:, 1])
 
 
 def _main_thread() -> bool:
