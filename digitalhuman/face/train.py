@@ -244,6 +244,8 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         from .model import load_generator
 
         G = grow_from(load_generator(cfg.grow_from)[0], cfg.model)
+    # channels-last: a 128 px training step is ~1.25x faster on CPU here (oneDNN); weights are saved contiguous
+    G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval()
     for p in G_ema.parameters():
         p.requires_grad_(False)
@@ -296,7 +298,7 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
             break
         idx = torch.from_numpy(_draw(per_rank, len(data), rng, p_face))
-        real = data[idx].float() / 127.5 - 1
+        real = (data[idx].float() / 127.5 - 1).contiguous(memory_format=torch.channels_last)
         flip = torch.from_numpy(rng.random(per_rank) < 0.5)
         real = torch.where(flip[:, None, None, None], real.flip(3), real)
         c_real = cond_all[idx]
