@@ -206,7 +206,12 @@ def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, An
         "age_presented": "age_n = clamp(c + age_strength * (age_n - c), -1, 1) with c = age_n of age_center_years",
         "age_n": "log1p(clamp(age_years, 0, 116)) / log1p(100) * 2 - 1 (age_years after age_map)",
         "z": f"standard normal; the Python pipeline uses persona.json latent[{SL_FACE.start}:{SL_FACE.stop}] * psi "
-             f"(psi {DEFAULT_PSI})",
+             f"(psi {DEFAULT_PSI}), then adds the age shift",
+        "age_shift": None if model.age_shift is None else {"requested": list(model.age_shift[0]),
+                                                             "shift": list(model.age_shift[1]),
+                                                             "direction": [float(x) for x in model.age_shift[2]]},
+        "age_shifted": "z = z + k * direction (float32) with k = linear interpolation of the persona's age (before "
+                       "age_map) over age_shift (requested -> shift), held at the end knots; none when age_shift is null",
         "z_from_persona": {"latent_slice": [SL_FACE.start, SL_FACE.stop], "psi": DEFAULT_PSI},
         "image": "RGB, NCHW, [-1, 1]; to uint8: round((clamp(x, -1, 1) + 1) * 127.5)",
         "skip_rgb": bool(g.cfg.skip_rgb),

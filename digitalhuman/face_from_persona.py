@@ -9,6 +9,8 @@ needs neither torch nor digitalhuman::
 writes ``OUT_DIR/<persona folder name>.png``. The steps, in float32 like the Python pipeline:
 
 - ``z = latent[a:b] * psi`` with ``[a, b]`` and ``psi`` from the manifest's ``z_from_persona``;
+  with an ``age_shift``, ``z += k * direction`` where ``k`` interpolates the persona's age over its
+  ``requested`` knots to its ``shift`` knots (held at the ends);
 - ``female' = 0.5 + gender_strength * (female - 0.5)``, ``male' = 1 - female'``;
 - ``age`` through the manifest's ``age_map`` when it has one: linear interpolation from its
   ``requested`` knots to its ``condition`` knots (held at the ends);
@@ -45,6 +47,10 @@ def face_inputs(meta: dict, persona: dict) -> tuple[np.ndarray, np.ndarray]:
     a, b = zs["latent_slice"]
     z = np.asarray(persona["latent"], np.float64)[a:b].astype(np.float32) * np.float32(zs["psi"])
     traits = persona["traits"]
+    if meta.get("age_shift"):
+        sh = meta["age_shift"]
+        k = np.float32(np.interp(np.float64(np.float32(traits["age"])), sh["requested"], sh["shift"]))
+        z = (z + k * np.asarray(sh["direction"], np.float32)).astype(np.float32)
     f = np.float32(traits["female"])
     female = np.float32(0.5) + np.float32(meta["gender_strength"]) * (f - np.float32(0.5))
     age = np.float32(traits["age"])

@@ -75,6 +75,23 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
     return out
 
 
+def set_face_age_shift(path: Path, shift_file: Path) -> dict:
+    """Rewrite the face generator's file with the ``age_shift`` of ``tune_strengths.py face-age-shift
+    --out`` in its metadata (weights and the rest unchanged); returns the shift for the card."""
+    from digitalhuman.checkpoint import save_weights
+    from digitalhuman.face.gan import FaceGANConfig, parse_age_shift
+
+    shift = json.loads(shift_file.read_text())["age_shift"]
+    tensors, config, meta = load_weights(path, kind="face_generator")
+    parse_age_shift(json.dumps(shift), int(config["z_dim"]))  # refuses a malformed shift here, not at load time
+    extra = {k_: v for k_, v in meta.items() if k_ not in ("kind", "format_version", "package_version", "config")}
+    extra["age_shift"] = json.dumps(shift)
+    save_weights(path, tensors, kind="face_generator", config=FaceGANConfig(**config), half=True, extra=extra)
+    return {"requested": shift["requested"], "shift": shift["shift"],
+            "how": "scripts/tune_strengths.py face-age-shift: direction fitted with the attribute CNN, shifts with "
+                   "the outside age judge on tuning seeds (31000+) no evaluation uses"}
+
+
 def set_age_strength(path: Path, k: float) -> None:
     """Rewrite the voice VAE's file with ``age_strength`` in its metadata (weights and the rest unchanged)."""
     from digitalhuman.checkpoint import save_weights
@@ -100,6 +117,8 @@ def main() -> None:
                     help="stored in the face weights: the age code moves k times as far from the centre's")
     ap.add_argument("--face-age-map", type=Path,
                     help="stored in the face weights: the age calibration of tune_strengths.py face-age-map --out")
+    ap.add_argument("--face-age-shift", type=Path,
+                    help="stored in the face weights: the latent age shift of tune_strengths.py face-age-shift --out")
     ap.add_argument("--voice-eval", type=Path)
     ap.add_argument("--fusion-eval", type=Path, help="JSON of digitalhuman evaluate fusion (its checks go in the card)")
     ap.add_argument("--face-note", help="how the face strengths were chosen (text for the card)")
@@ -114,6 +133,8 @@ def main() -> None:
         m.pop("sha256", None)
     if args.face_run:
         models["face"] = ship_face(args.face_run, args.gender_strength, args.face_age_strength, args.face_age_map)
+    if args.face_age_shift:
+        models["face"]["age_shift"] = set_face_age_shift(W / "face_generator.safetensors", args.face_age_shift)
     if args.face_eval:
         models["face"]["quality"] = json.loads(args.face_eval.read_text())
     if args.fusion_run:

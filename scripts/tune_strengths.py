@@ -4,6 +4,7 @@
     python scripts/tune_strengths.py face --weights RUN/face_generator.safetensors \
         [--gender 1,1.5,2,2.5] [--age 1,1.5,2] [--n 200]
     python scripts/tune_strengths.py face-age-map --weights RUN/face_generator.safetensors [--n 40] [--out F]
+    python scripts/tune_strengths.py face-age-shift --weights W [--n-fit 3000] [--n 40] [--scale 1] [--out F]
     python scripts/tune_strengths.py voice [--weights DIR] [--age 1,2,3] [--n 40]
 
 Face: ``n`` adults (ages uniform 18-80, half women, groups at random, psi 0.8, seed 12345), for each
@@ -54,6 +55,77 @@ def tune_face(a) -> None:
                   f"age rho {spearmanr(age, ja, nan_policy='omit').statistic:.3f}, judged age mean "
                   f"{np.nanmean(ja):.1f}", flush=True)
     judges.close()
+
+
+SHIFT_AGES = (18, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 100)
+SHIFT_GRID = tuple(np.round(np.arange(-1.0, 4.01, 0.5), 2))
+
+
+def face_age_shift(a) -> None:
+    """The latent age shift (``gan.shift_code``). Direction: ``n_fit`` faces of adults 20-60 (seed
+    90777; weights' own presentation) judged by the shipped attribute CNN (trained on the training
+    split), ridge regression of log(1 + judged age) - log(1 + requested age) on the face code: the
+    age the code adds beyond the condition. Shift: for each requested age of ``SHIFT_AGES``, ``n``
+    faces (seed 31000 + age: no evaluation uses them) at each shift of ``SHIFT_GRID``, judged by the
+    outside age judge; the shift whose median is nearest the requested age (in log years), made
+    at least 0 and non-decreasing with age, times ``scale``; 0 below the first knot (children are the age
+    condition's). Prints the
+    table and the ``age_shift`` JSON that ``scripts/ship_weights.py --face-age-shift`` stores."""
+    import json
+
+    import torch
+
+    from digitalhuman.evaluate.face_judges import FaceJudges, to_judge_size
+    from digitalhuman.evaluate.faces import generator_from_weights
+    from digitalhuman.face.attributes import load_attributes
+
+    gen = generator_from_weights(a.weights, psi=0.8, age_shift=None)
+    attrs = load_attributes(a.attributes)
+    rng = np.random.Generator(np.random.PCG64(90777))
+    female = (rng.random(a.n_fit) < 0.5).astype(np.float32)
+    age = rng.uniform(20, 60, a.n_fit).astype(np.float32)
+    from digitalhuman.face.model import load_generator
+
+    z_dim = load_generator(a.weights)[0].cfg.z_dim
+    z = np.random.Generator(np.random.PCG64(90777)).standard_normal((a.n_fit, z_dim), dtype=np.float32) * np.float32(0.8)
+    with torch.inference_mode():
+        imgs = gen(female, age, rng.integers(0, 5, a.n_fit), seed=90777)
+    y = np.log1p(attrs.predict(imgs)["age"]) - np.log1p(age)
+    y = y - y.mean()
+    fit, test = slice(0, a.n_fit * 4 // 5), slice(a.n_fit * 4 // 5, a.n_fit)
+    w = np.linalg.solve(z[fit].T @ z[fit] + 50.0 * np.eye(z.shape[1]), z[fit].T @ y[fit])
+    r = float(np.corrcoef(z[test] @ w, y[test])[0, 1])
+    direction = (w / np.linalg.norm(w)).astype(np.float32)
+    print(f"direction: held-out r {r:.3f} (log-age residual vs code projection; {a.n_fit} faces)", flush=True)
+
+    judges = FaceJudges()
+    chosen, table = [], {}
+    for req in SHIFT_AGES:
+        rng = np.random.Generator(np.random.PCG64(31000 + req))
+        fem = (np.arange(a.n) % 2).astype(np.float32)
+        race = rng.integers(0, 5, a.n)
+        meds = []
+        for k in SHIFT_GRID:
+            g = generator_from_weights(a.weights, psi=0.8, age_shift=((0.0, 116.0), (float(k), float(k)), direction))
+            with torch.inference_mode():
+                imgs = g(fem, np.full(a.n, req, np.float32), race, seed=31000 + req)
+            _, ja = judges.judge_age_gender(to_judge_size(imgs))
+            meds.append(float(np.nanmedian(ja)))
+        best = float(SHIFT_GRID[int(np.argmin(np.abs(np.log1p(meds) - np.log1p(req))))])
+        chosen.append(best)
+        table[req] = meds
+        print(f"requested {req:5.1f}: judged medians " + " ".join(f"{k:+.1f}:{m:.0f}" for k, m in zip(SHIFT_GRID, meds))
+              + f" -> shift {best:+.1f}", flush=True)
+    judges.close()
+    shifts = np.maximum.accumulate(np.maximum(np.array(chosen), 0.0)) * a.scale  # children's 0 onward: never younger
+    req = [0.0, SHIFT_AGES[0] - 3.0] + [float(x) for x in SHIFT_AGES]
+    age_shift = {"requested": req, "shift": [0.0, 0.0] + [float(x) for x in shifts],
+                 "direction": [float(x) for x in direction]}
+    print(json.dumps({k: v for k, v in age_shift.items() if k != "direction"}))
+    if a.out:
+        Path(a.out).write_text(json.dumps({"age_shift": age_shift, "direction_heldout_r": r, "grid": list(SHIFT_GRID),
+                                           "judged_median": {str(k): v for k, v in table.items()},
+                                           "n_per_cell": a.n, "scale": a.scale, "weights": str(a.weights)}, indent=1) + "\n")
 
 
 AGE_GRID = (1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18, 21, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100, 110)
@@ -144,6 +216,14 @@ def main() -> None:
     m.add_argument("--gender-strength", type=float, default=1.0)
     m.add_argument("--n", type=int, default=40, help="faces per conditioning age (default 40)")
     m.add_argument("--out", default=None, help="write the measured table and age_map as JSON here")
+    sh = sub.add_parser("face-age-shift", help="fit the latent age direction and calibrate its shift per age")
+    sh.add_argument("--weights", required=True, help="face_generator.safetensors (its own strengths and age_map apply)")
+    sh.add_argument("--attributes", default=str(ROOT / "digitalhuman" / "weights" / "face_attributes.safetensors"))
+    sh.add_argument("--n-fit", type=int, default=3000, help="faces the direction is fitted on (default 3000)")
+    sh.add_argument("--n", type=int, default=40, help="faces per requested age and shift (default 40)")
+    sh.add_argument("--scale", type=float, default=1.0,
+                    help="multiply the calibrated shifts (below 1: ageing keeps more of the face; default 1)")
+    sh.add_argument("--out", default=None, help="write the measured table and age_shift as JSON here")
     v = sub.add_parser("voice")
     v.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
     v.add_argument("--age", default="1,2,3")
@@ -156,7 +236,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     threadpool_limits(1)
-    {"face": tune_face, "face-age-map": face_age_map, "voice": tune_voice}[a.what](a)
+    {"face": tune_face, "face-age-map": face_age_map, "face-age-shift": face_age_shift, "voice": tune_voice}[a.what](a)
 
 
 if __name__ == "__main__":

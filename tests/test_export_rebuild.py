@@ -36,8 +36,10 @@ def exported(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"rebuild_{request.param}")
     if request.param == "plain":
         weights = make_tiny_weights(root / "w", face_meta=STRENGTHS)
-    else:
-        weights = make_tiny_weights(root / "w", face=TINY_FACE_SKIP, face_meta=STRENGTHS)
+    else:  # with a latent age shift, which the rebuild must apply to z (the 70-year-old is shifted)
+        direction = np.cos(np.arange(TINY_FACE_SKIP.z_dim)).tolist()
+        shift = {"requested": [0.0, 30.0, 80.0], "shift": [0.0, 0.5, 2.5], "direction": direction}
+        weights = make_tiny_weights(root / "w", face=TINY_FACE_SKIP, face_meta=STRENGTHS | {"age_shift": json.dumps(shift)})
     pipe = PersonaPipeline.from_pretrained(weights, voice=False)
     folders = []
     for i, seed in enumerate(SEEDS):

@@ -124,3 +124,37 @@ def test_a_packed_run_resumes_in_a_new_run(tmp_path):
     assert run2 != run and json.loads((run2 / "resumed_from.json").read_text())["step"] == 3
     steps = [json.loads(line).get("step") for line in (run2 / "log.jsonl").read_text().splitlines()]
     assert steps and min(s for s in steps if s) == 4  # continued at step 4, not from 1
+
+
+def test_the_latent_age_shift_moves_codes_by_age_and_is_checked(tmp_path):
+    from digitalhuman.face.gan import parse_age_shift, shift_code
+    from digitalhuman.face.model import FaceModel
+
+    direction = [3.0, 4.0] + [0.0] * 126
+    shift = {"requested": [20.0, 60.0], "shift": [0.0, 2.0], "direction": direction}
+    req, k, d = parse_age_shift(json.dumps(shift), 128)
+    assert np.isclose(np.linalg.norm(d), 1.0) and np.allclose(d[:2], [0.6, 0.8])
+    z = np.zeros((3, 128), np.float32)
+    moved = shift_code(z, np.array([10.0, 40.0, 90.0]), (req, k, d))
+    assert np.allclose(moved[:, 0], [0.0, 0.6, 1.2]) and np.allclose(moved[:, 1], [0.0, 0.8, 1.6])  # held at the ends
+    assert shift_code(z, 40.0, None) is z
+    for bad in ({**shift, "direction": [0.0] * 128}, {**shift, "direction": [1.0] * 64},
+                {**shift, "shift": [0.0, 9.0]}, {**shift, "requested": [60.0, 20.0]}):
+        with pytest.raises(ValueError, match="age_shift"):
+            parse_age_shift(json.dumps(bad), 128)
+
+    cfg = FaceGANConfig(resolution=16, z_dim=128, cond_embed=4, g_channels=4, d_channels=4, max_channels=8)
+    torch.manual_seed(0)
+    g = Generator(cfg).eval()
+    plain = tmp_path / "plain.safetensors"
+    save_weights(plain, g.state_dict(), kind="face_generator", config=cfg)
+    shifted = tmp_path / "shifted.safetensors"
+    save_weights(shifted, g.state_dict(), kind="face_generator", config=cfg, extra={"age_shift": json.dumps(shift)})
+    code = np.random.default_rng(1).standard_normal((2, 128)).astype(np.float32)
+    a, b = FaceModel.load(plain), FaceModel.load(shifted)
+    assert np.array_equal(a.generate(code, 1.0, 18.0, 0), b.generate(code, 1.0, 18.0, 0))  # no shift below 20
+    assert not np.array_equal(a.generate(code, 1.0, 70.0, 0), b.generate(code, 1.0, 70.0, 0))
+    save_weights(tmp_path / "bad.safetensors", g.state_dict(), kind="face_generator", config=cfg,
+                 extra={"age_shift": json.dumps({**shift, "shift": [0.0, 99.0]})})
+    with pytest.raises(CheckpointError, match="bad age_shift"):
+        FaceModel.load(tmp_path / "bad.safetensors")

@@ -138,21 +138,23 @@ def detail_row(generated: np.ndarray, real: np.ndarray) -> dict:
 
 
 def persona_rows(pipe, generate, judges, real_dir: str | Path, cache_dir=None, n_detail: int = 200,
-                 per_age: int = 30, n_aged: int = 40, n_families: int = 30, log=lambda m: None) -> dict:
+                 per_age: int = 30, n_aged: int = 40, n_families: int = 30, log=lambda m: None,
+                 seed_offset: int = 0) -> dict:
     """Every row above. ``generate`` as ``evaluate_faces`` takes it; ``pipe`` a ``PersonaPipeline``
-    with the same face model (for ageing and families)."""
+    with the same face model (for ageing and families). ``seed_offset`` moves every row to other
+    personas (``evaluate faces --seed S`` uses ``S * 100000``)."""
     from ..face.data import load_split
 
     h_imgs, h_female, h_age, h_race, _ = load_split(real_dir, 128, "holdout", cache_dir)
     rows = {}
     log("detail")
     n_detail = min(n_detail, len(h_imgs))
-    rows["detail"] = detail_row(generate(h_female[:n_detail], h_age[:n_detail], h_race[:n_detail], 4242),
+    rows["detail"] = detail_row(generate(h_female[:n_detail], h_age[:n_detail], h_race[:n_detail], 4242 + seed_offset),
                                 h_imgs[:n_detail])
     log("age ladder")
-    rows["age_ladder"] = age_ladder(generate, judges, (h_imgs, h_age), per_age=per_age)
+    rows["age_ladder"] = age_ladder(generate, judges, (h_imgs, h_age), per_age=per_age, seed=777 + seed_offset)
     log("aged")
-    rows["aged"] = aged_row(pipe, judges, n=n_aged)
+    rows["aged"] = aged_row(pipe, judges, n=n_aged, seed=5000 + seed_offset)
     log("families")
-    rows["families"] = families_row(pipe, judges, n=n_families)
+    rows["families"] = families_row(pipe, judges, n=n_families, seed=6000 + seed_offset)
     return rows

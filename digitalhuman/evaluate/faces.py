@@ -304,7 +304,7 @@ def evaluate_faces(
 # ---------------------------------------------------------------------------- generator loading
 def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
                            gender_strength: float | None = None, age_strength: float | None = None,
-                           age_map="weights") -> GenerateFn:
+                           age_map="weights", age_shift="weights") -> GenerateFn:
     """A ``generate`` function from a shipped ``face_generator.safetensors`` or a training ``checkpoint.pt``.
 
     A training checkpoint uses its EMA generator and the model config in the ``config.json``
@@ -315,26 +315,31 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
     """
     import torch
 
-    from ..face.gan import present_cond, truncate
+    from ..face.gan import present_cond, shift_code, truncate
     from ..face.model import load_generator
 
     G, info = load_generator(path)
     gs = info["gender_strength"] if gender_strength is None else float(gender_strength)
     ags = info["age_strength"] if age_strength is None else float(age_strength)
     amap = info["age_map"] if age_map == "weights" else age_map  # None: condition on the requested age
+    ashift = info["age_shift"] if age_shift == "weights" else age_shift  # None: codes as drawn
 
     @torch.inference_mode()
     def generate(female: np.ndarray, age: np.ndarray, race: np.ndarray, seed: int) -> np.ndarray:
         n = len(female)
         z = np.random.Generator(np.random.PCG64(seed)).standard_normal((n, G.cfg.z_dim), dtype=np.float32)
         c = present_cond(female, age, np.asarray(race, np.int64), gs, ags, amap)
-        out = [G(truncate(torch.from_numpy(z[s : s + batch]), psi), c[s : s + batch]) for s in range(0, n, batch)]
+        zt = truncate(torch.from_numpy(z), psi)
+        if ashift is not None:
+            zt = torch.from_numpy(shift_code(zt.numpy(), np.asarray(age, np.float32), ashift))
+        out = [G(zt[s : s + batch], c[s : s + batch]) for s in range(0, n, batch)]
         x = torch.cat(out) if out else torch.zeros(0, 3, G.cfg.resolution, G.cfg.resolution)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
     generate.resolution = G.cfg.resolution
     generate.step = info["step"]  # training steps behind these weights, if recorded
     generate.gender_strength, generate.age_strength, generate.age_map = gs, ags, amap
+    generate.age_shift = ashift
     return generate
 
 
@@ -404,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                          progress=not a.quiet, cache_dir=a.cache_dir, train_subset=a.train_subset,
                          nn_candidates=a.nn_candidates)
     res["setup"].update(weights=str(a.weights), weights_step=gen.step, psi=a.psi, gender_strength=gen.gender_strength,
-                        age_strength=gen.age_strength, age_map=gen.age_map)
+                        age_strength=gen.age_strength, age_map=gen.age_map,
+                        age_shift=None if gen.age_shift is None else {"requested": gen.age_shift[0], "shift": gen.age_shift[1]})
     if not a.no_persona_rows:
         from .face_judges import FaceJudges
         from .face_persona_rows import persona_rows
@@ -412,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         judges = FaceJudges()
         log = (lambda m: print(f"[evaluate_faces] {m}", file=sys.stderr, flush=True)) if not a.quiet else (lambda m: None)
         res["persona_rows"] = jsonable(persona_rows(pipeline_for(a.weights, a.psi), gen, judges, a.real,
-                                                    a.cache_dir, log=log))
+                                                    a.cache_dir, log=log, seed_offset=a.seed * 100_000))
         judges.close()
     if a.out_json:
         Path(a.out_json).write_text(json.dumps(res, indent=2) + "\n")

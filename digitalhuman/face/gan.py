@@ -94,6 +94,41 @@ def parse_age_map(text: str | None) -> AgeMap | None:
     return req, cond
 
 
+AgeShift = tuple[tuple[float, ...], tuple[float, ...], np.ndarray]  # (requested ages, shifts, unit direction)
+
+
+def parse_age_shift(text: str | None, z_dim: int) -> AgeShift | None:
+    """The ``age_shift`` of face weights' metadata (JSON ``{"requested": [...], "shift": [...],
+    "direction": [z_dim floats]}``), checked; the direction is returned as a unit float32 vector."""
+    if not text:
+        return None
+    import json
+
+    d = json.loads(text)
+    req, shift = tuple(float(x) for x in d["requested"]), tuple(float(x) for x in d["shift"])
+    direction = np.asarray(d["direction"], np.float64)
+    if len(req) != len(shift) or len(req) < 2 or any(b <= a for a, b in zip(req, req[1:])):
+        raise ValueError("age_shift: requested ages must be at least two, increasing, one shift each")
+    if not all(0.0 <= x <= 116.0 for x in req) or not all(abs(x) <= 6.0 for x in shift):
+        raise ValueError("age_shift: ages must lie within 0-116 and shifts within +-6")
+    norm = float(np.linalg.norm(direction)) if direction.shape == (z_dim,) else 0.0
+    if not np.isfinite(norm) or norm == 0.0:
+        raise ValueError(f"age_shift: direction must be {z_dim} finite numbers, not all zero")
+    return req, shift, (direction / norm).astype(np.float32)
+
+
+def shift_code(z: np.ndarray, age, age_shift: AgeShift | None) -> np.ndarray:
+    """Face codes ``z`` (B, z_dim) float32 moved along the age direction of the latent space by the
+    shift calibrated for each requested age (linear between knots, held at the ends): the part of
+    looking one's age that the generator keeps in its latent code rather than its age condition
+    (InterFaceGAN-style, Shen et al. 2020). ``None`` leaves ``z`` as it is."""
+    if age_shift is None:
+        return z
+    req, shift, direction = age_shift
+    k = np.interp(np.broadcast_to(np.asarray(age, np.float64), (len(z),)), req, shift).astype(np.float32)
+    return (z + k[:, None] * direction[None, :]).astype(np.float32)
+
+
 def present_cond(female, age, race, gender_strength: float = 1.0, age_strength: float = 1.0,
                  age_map: AgeMap | None = None) -> torch.Tensor:
     """``make_cond`` for a persona as the shipped generator presents it: gender through

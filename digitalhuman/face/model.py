@@ -8,17 +8,18 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_weights
-from .gan import RACES, AgeMap, FaceGANConfig, Generator, parse_age_map, present_cond
+from .gan import RACES, AgeMap, AgeShift, FaceGANConfig, Generator, parse_age_map, parse_age_shift, present_cond, shift_code
 
 
 class FaceModel:
     def __init__(self, generator: Generator, gender_strength: float = 1.0, age_strength: float = 1.0,
-                 age_map: AgeMap | None = None):
+                 age_map: AgeMap | None = None, age_shift: AgeShift | None = None):
         self.g = generator.eval()
         self.cfg = generator.cfg
         self.gender_strength = float(gender_strength)
         self.age_strength = float(age_strength)
         self.age_map = age_map
+        self.age_shift = age_shift
 
     @classmethod
     def load(cls, path: str | Path, expected_sha256: str | None = None) -> "FaceModel":
@@ -31,7 +32,8 @@ class FaceModel:
         except (TypeError, ValueError, RuntimeError) as e:
             reason = " ".join(str(e).split())[:200]  # one line
             raise CheckpointError(f"{Path(path).name}: does not fit this face generator ({reason})") from None
-        return cls(g, *strengths_of(meta, path), age_map=age_map_of(meta, path))
+        return cls(g, *strengths_of(meta, path), age_map=age_map_of(meta, path),
+                   age_shift=age_shift_of(meta, g.cfg.z_dim, path))
 
     @torch.inference_mode()
     def generate(
@@ -60,7 +62,10 @@ class FaceModel:
         else:
             race_t = torch.as_tensor(race_arr.astype(np.float32))
         c = present_cond(female_t, age_t, race_t, self.gender_strength, self.age_strength, self.age_map)
-        x = self.g(torch.from_numpy(code) * psi, c)
+        z = torch.from_numpy(code) * psi
+        if self.age_shift is not None:
+            z = torch.from_numpy(shift_code(z.numpy(), age_t.numpy(), self.age_shift))
+        x = self.g(z, c)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
@@ -81,12 +86,23 @@ def age_map_of(meta: dict, path: str | Path = "") -> AgeMap | None:
         raise CheckpointError(f"{Path(path).name}: bad age_map in the metadata ({e})") from None
 
 
+def age_shift_of(meta: dict, z_dim: int, path: str | Path = "") -> AgeShift | None:
+    """The latent age shift of face weights' metadata (``gan.shift_code``), or None; checked."""
+    from ..checkpoint import CheckpointError
+
+    try:
+        return parse_age_shift(meta.get("age_shift"), z_dim)
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{Path(path).name}: bad age_shift in the metadata ({e})") from None
+
+
 def load_generator(path: str | Path) -> tuple[Generator, dict]:
     """A face generator (eval mode) from a shipped ``face_generator.safetensors``, a weights folder
     with a ``card.json``, or a training ``checkpoint.pt`` (its EMA generator, rebuilt from the
     ``config.json`` beside it; its batch-norm statistics are the training ones, not recalibrated).
 
-    Returns ``(generator, info)``, info ``{"step", "gender_strength", "age_strength", "age_map", "source"}``
+    Returns ``(generator, info)``, info ``{"step", "gender_strength", "age_strength", "age_map",
+    "age_shift", "source"}``
     (step may be None).
     For evaluation and benchmarks; the pipeline uses :meth:`FaceModel.load` (sha256 checked).
     """
@@ -107,6 +123,7 @@ def load_generator(path: str | Path) -> tuple[Generator, dict]:
         step = meta.get("steps")
         gender_strength, age_strength = strengths_of(meta, path)
         age_map = age_map_of(meta, path)
+        age_shift = age_shift_of(meta, int(cfg["z_dim"]), path)
     else:
         cfg_file = path.with_name("config.json")
         if not cfg_file.is_file():
@@ -115,8 +132,8 @@ def load_generator(path: str | Path) -> tuple[Generator, dict]:
         ckpt = load_training_checkpoint(path)
         state, step = ckpt["G_ema"], ckpt.get("step")
         gender_strength = age_strength = 1.0
-        age_map = None
+        age_map = age_shift = None
     g = Generator(FaceGANConfig(**cfg)).eval()
     g.load_state_dict(state)
     return g, {"step": None if step is None else int(step), "gender_strength": gender_strength,
-               "age_strength": age_strength, "age_map": age_map, "source": str(path)}
+               "age_strength": age_strength, "age_map": age_map, "age_shift": age_shift, "source": str(path)}
