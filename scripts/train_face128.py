@@ -12,7 +12,7 @@ channels) warms up, R1 gamma 0.1, and age balance 0.5 (children and the old draw
 One thread, so the other core stays free. Pack it at the end of a session
 (``scripts/pack_face_resume.py RUN OUT``): run folders have not always outlived one here.
 
-Second attempt (run 00000-face-r128 of the second runs folder): clean to step ~780 by 2026-11-28
+Second attempt (run 00000-face-r128 of the second runs folder): clean to step ~760 by 2026-11-28
 (detail ratio 0.10-0.13, judged ages 18-37 for requested 8-80: the 64 px G's weak age condition
 carried over). Forks of it with an age/gender head on D and with a frozen attribute-CNN guide on
 G failed and were reverted (the commit messages say how).
