@@ -75,18 +75,24 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
     return out
 
 
+def _rewrite_meta(path: Path, kind: str, make_config, half: bool, **entries: str) -> None:
+    """Rewrite a weights file with ``entries`` added to its metadata (tensors and the rest unchanged)."""
+    from digitalhuman.checkpoint import save_weights
+
+    tensors, config, meta = load_weights(path, kind=kind)
+    extra = {k: v for k, v in meta.items() if k not in ("kind", "format_version", "package_version", "config")}
+    save_weights(path, tensors, kind=kind, config=make_config(config), half=half, extra=extra | entries)
+
+
 def set_face_age_shift(path: Path, shift_file: Path) -> dict:
     """Rewrite the face generator's file with the ``age_shift`` of ``tune_strengths.py face-age-shift
     --out`` in its metadata (weights and the rest unchanged); returns the shift for the card."""
-    from digitalhuman.checkpoint import save_weights
     from digitalhuman.face.gan import FaceGANConfig, parse_age_shift
 
     shift = json.loads(shift_file.read_text())["age_shift"]
-    tensors, config, meta = load_weights(path, kind="face_generator")
+    _, config, _ = load_weights(path, kind="face_generator")
     parse_age_shift(json.dumps(shift), int(config["z_dim"]))  # refuses a malformed shift here, not at load time
-    extra = {k_: v for k_, v in meta.items() if k_ not in ("kind", "format_version", "package_version", "config")}
-    extra["age_shift"] = json.dumps(shift)
-    save_weights(path, tensors, kind="face_generator", config=FaceGANConfig(**config), half=True, extra=extra)
+    _rewrite_meta(path, "face_generator", lambda c: FaceGANConfig(**c), True, age_shift=json.dumps(shift))
     return {"requested": shift["requested"], "shift": shift["shift"],
             "how": "scripts/tune_strengths.py face-age-shift: direction fitted with the attribute CNN, shifts with "
                    "the outside age judge on tuning seeds (31000+) no evaluation uses"}
@@ -94,13 +100,9 @@ def set_face_age_shift(path: Path, shift_file: Path) -> dict:
 
 def set_age_strength(path: Path, k: float) -> None:
     """Rewrite the voice VAE's file with ``age_strength`` in its metadata (weights and the rest unchanged)."""
-    from digitalhuman.checkpoint import save_weights
     from digitalhuman.voice.vae import KIND, VoiceVAEConfig
 
-    tensors, config, meta = load_weights(path, kind=KIND)
-    extra = {k_: v for k_, v in meta.items() if k_ not in ("kind", "format_version", "package_version", "config")}
-    extra["age_strength"] = f"{k:g}"
-    save_weights(path, tensors, kind=KIND, config=VoiceVAEConfig.from_dict(config), extra=extra)
+    _rewrite_meta(path, KIND, VoiceVAEConfig.from_dict, False, age_strength=f"{k:g}")
 
 
 def main() -> None:

@@ -68,9 +68,9 @@ def face_age_shift(a) -> None:
     age the code adds beyond the condition. Shift: for each requested age of ``SHIFT_AGES``, ``n``
     faces (seed 31000 + age: no evaluation uses them) at each shift of ``SHIFT_GRID``, judged by the
     outside age judge; the shift whose median is nearest the requested age (in log years), made
-    at least 0 and non-decreasing with age, times ``scale``; 0 below the first knot (children are the age
-    condition's). Prints the
-    table and the ``age_shift`` JSON that ``scripts/ship_weights.py --face-age-shift`` stores."""
+    at least 0 and non-decreasing with age, times ``scale``; 0 below the first knot (children are
+    the age condition's). Prints the table and the ``age_shift`` JSON that
+    ``scripts/ship_weights.py --face-age-shift`` stores."""
     import json
 
     import torch
@@ -84,10 +84,8 @@ def face_age_shift(a) -> None:
     rng = np.random.Generator(np.random.PCG64(90777))
     female = (rng.random(a.n_fit) < 0.5).astype(np.float32)
     age = rng.uniform(20, 60, a.n_fit).astype(np.float32)
-    from digitalhuman.face.model import load_generator
-
-    z_dim = load_generator(a.weights)[0].cfg.z_dim
-    z = np.random.Generator(np.random.PCG64(90777)).standard_normal((a.n_fit, z_dim), dtype=np.float32) * np.float32(0.8)
+    # the codes generate() draws for seed 90777 (its contract), truncated by psi
+    z = np.random.Generator(np.random.PCG64(90777)).standard_normal((a.n_fit, gen.z_dim), dtype=np.float32) * np.float32(0.8)
     with torch.inference_mode():
         imgs = gen(female, age, rng.integers(0, 5, a.n_fit), seed=90777)
     y = np.log1p(attrs.predict(imgs)["age"]) - np.log1p(age)
@@ -99,6 +97,8 @@ def face_age_shift(a) -> None:
     print(f"direction: held-out r {r:.3f} (log-age residual vs code projection; {a.n_fit} faces)", flush=True)
 
     judges = FaceJudges()
+    shifted = {k: generator_from_weights(a.weights, psi=0.8, age_shift=((0.0, 116.0), (float(k), float(k)), direction))
+               for k in SHIFT_GRID}
     chosen, table = [], {}
     for req in SHIFT_AGES:
         rng = np.random.Generator(np.random.PCG64(31000 + req))
@@ -106,9 +106,8 @@ def face_age_shift(a) -> None:
         race = rng.integers(0, 5, a.n)
         meds = []
         for k in SHIFT_GRID:
-            g = generator_from_weights(a.weights, psi=0.8, age_shift=((0.0, 116.0), (float(k), float(k)), direction))
             with torch.inference_mode():
-                imgs = g(fem, np.full(a.n, req, np.float32), race, seed=31000 + req)
+                imgs = shifted[k](fem, np.full(a.n, req, np.float32), race, seed=31000 + req)
             _, ja = judges.judge_age_gender(to_judge_size(imgs))
             meds.append(float(np.nanmedian(ja)))
         best = float(SHIFT_GRID[int(np.argmin(np.abs(np.log1p(meds) - np.log1p(req))))])

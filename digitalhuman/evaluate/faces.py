@@ -336,7 +336,7 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
         x = torch.cat(out) if out else torch.zeros(0, 3, G.cfg.resolution, G.cfg.resolution)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
-    generate.resolution = G.cfg.resolution
+    generate.resolution, generate.z_dim = G.cfg.resolution, G.cfg.z_dim
     generate.step = info["step"]  # training steps behind these weights, if recorded
     generate.gender_strength, generate.age_strength, generate.age_map = gs, ags, amap
     generate.age_shift = ashift

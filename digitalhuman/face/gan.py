@@ -86,12 +86,20 @@ def parse_age_map(text: str | None) -> AgeMap | None:
     import json
 
     d = json.loads(text)
-    req, cond = tuple(float(x) for x in d["requested"]), tuple(float(x) for x in d["condition"])
-    if len(req) != len(cond) or len(req) < 2 or any(b <= a for a, b in zip(req, req[1:])):
-        raise ValueError("age_map: requested ages must be at least two, increasing, one condition each")
-    if not all(0.0 <= x <= 116.0 for x in req + cond):
+    req, cond = _knots("age_map", d["requested"], d["condition"], "condition")
+    if not all(0.0 <= x <= 116.0 for x in cond):
         raise ValueError("age_map: ages must lie within 0-116")
     return req, cond
+
+
+def _knots(name: str, requested, values, what: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(requested ages, values)`` as float tuples: at least two increasing ages within 0-116, one value each."""
+    req, vals = tuple(float(x) for x in requested), tuple(float(x) for x in values)
+    if len(req) != len(vals) or len(req) < 2 or any(b <= a for a, b in zip(req, req[1:])):
+        raise ValueError(f"{name}: requested ages must be at least two, increasing, one {what} each")
+    if not all(0.0 <= x <= 116.0 for x in req):
+        raise ValueError(f"{name}: ages must lie within 0-116")
+    return req, vals
 
 
 AgeShift = tuple[tuple[float, ...], tuple[float, ...], np.ndarray]  # (requested ages, shifts, unit direction)
@@ -105,12 +113,10 @@ def parse_age_shift(text: str | None, z_dim: int) -> AgeShift | None:
     import json
 
     d = json.loads(text)
-    req, shift = tuple(float(x) for x in d["requested"]), tuple(float(x) for x in d["shift"])
+    req, shift = _knots("age_shift", d["requested"], d["shift"], "shift")
     direction = np.asarray(d["direction"], np.float64)
-    if len(req) != len(shift) or len(req) < 2 or any(b <= a for a, b in zip(req, req[1:])):
-        raise ValueError("age_shift: requested ages must be at least two, increasing, one shift each")
-    if not all(0.0 <= x <= 116.0 for x in req) or not all(abs(x) <= 6.0 for x in shift):
-        raise ValueError("age_shift: ages must lie within 0-116 and shifts within +-6")
+    if not all(abs(x) <= 6.0 for x in shift):
+        raise ValueError("age_shift: shifts must lie within +-6")
     norm = float(np.linalg.norm(direction)) if direction.shape == (z_dim,) else 0.0
     if not np.isfinite(norm) or norm == 0.0:
         raise ValueError(f"age_shift: direction must be {z_dim} finite numbers, not all zero")

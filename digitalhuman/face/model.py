@@ -76,24 +76,23 @@ def strengths_of(meta: dict, path: str | Path = "") -> tuple[float, float]:
     return meta_float(meta, "gender_strength", path), meta_float(meta, "age_strength", path)
 
 
-def age_map_of(meta: dict, path: str | Path = "") -> AgeMap | None:
-    """The age calibration of face weights' metadata (``gan.map_age``), or None; checked."""
+def _checked(meta: dict, key: str, parse, path: str | Path):
     from ..checkpoint import CheckpointError
 
     try:
-        return parse_age_map(meta.get("age_map"))
+        return parse(meta.get(key))
     except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{Path(path).name}: bad age_map in the metadata ({e})") from None
+        raise CheckpointError(f"{Path(path).name}: bad {key} in the metadata ({e})") from None
+
+
+def age_map_of(meta: dict, path: str | Path = "") -> AgeMap | None:
+    """The age calibration of face weights' metadata (``gan.map_age``), or None; checked."""
+    return _checked(meta, "age_map", parse_age_map, path)
 
 
 def age_shift_of(meta: dict, z_dim: int, path: str | Path = "") -> AgeShift | None:
     """The latent age shift of face weights' metadata (``gan.shift_code``), or None; checked."""
-    from ..checkpoint import CheckpointError
-
-    try:
-        return parse_age_shift(meta.get("age_shift"), z_dim)
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{Path(path).name}: bad age_shift in the metadata ({e})") from None
+    return _checked(meta, "age_shift", lambda text: parse_age_shift(text, z_dim), path)
 
 
 def load_generator(path: str | Path) -> tuple[Generator, dict]:
