@@ -172,7 +172,7 @@ def face_generator_onnx(g, opset: int = OPSET) -> bytes:
 
     from .face.gan import COND_DIM
 
-    R, Z = g.cfg.resolution, g.cfg.z_dim
+    R, Z = g.cfg.out_resolution, g.cfg.z_dim
     shapes = {"z": ["batch", Z], "cond": ["batch", COND_DIM], "image": ["batch", 3, R, R]}
     return _torch_to_onnx(g.eval(), (torch.zeros(2, Z), torch.zeros(2, COND_DIM)), ["z", "cond"], ["image"], shapes,
                           opset)
@@ -186,7 +186,7 @@ def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, An
 
     model = FaceModel.load(entry.file, entry.sha256)
     g = model.g.eval()
-    R, Z = g.cfg.resolution, g.cfg.z_dim
+    R, Z = g.cfg.out_resolution, g.cfg.z_dim
     data = face_generator_onnx(g, opset)
     _write(out / FACE_FILE, data)
     err = _face_parity(g, _ort_session(data), seeds)
@@ -215,6 +215,7 @@ def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, An
         "z_from_persona": {"latent_slice": [SL_FACE.start, SL_FACE.stop], "psi": DEFAULT_PSI},
         "image": "RGB, NCHW, [-1, 1]; to uint8: round((clamp(x, -1, 1) + 1) * 127.5)",
         "skip_rgb": bool(g.cfg.skip_rgb),
+        "refined": bool(g.cfg.refine_channels),  # the graph ends in the learned 2x top level (face/refine.py)
         "reference": f"{REFERENCE_SCRIPT}: these formulas in numpy + onnxruntime, persona.json -> face.png",
     }
     return meta, err

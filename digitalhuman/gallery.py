@@ -1,9 +1,9 @@
 """A static gallery of a batch: ``OUT/index.html``, one card per persona, opened from ``file://``.
 
 The page is self-contained (inline CSS and JS, no external resource, no network, no server): each
-card shows the face (``<folder>/face.png``, 64x64 drawn at 128 px with ``image-rendering:
-pixelated``), the traits (gender, age, group) and one ``<audio controls preload="none">`` per line
-with its text. A filter bar hides the cards outside a gender and an age range and counts
+card shows the face (``<folder>/face.png``, drawn at 128 px: the shipped generator's own size;
+smaller faces are scaled up with ``image-rendering: pixelated``), the traits (gender, age, group)
+and one ``<audio controls preload="none">`` per line with its text. A filter bar hides the cards outside a gender and an age range and counts
 "N of M shown"; the filter is kept in the URL fragment (``index.html#gender=female&min=20&max=40``)
 so a filtered view can be bookmarked. The filter reads ``data-gender`` / ``data-age`` on each card.
 
@@ -28,7 +28,7 @@ from .checkpoint import atomic_write_bytes
 from .persona import safe_file_name
 
 INDEX = "index.html"
-FACE_PX = 128  # faces are 64x64: drawn at 2x, pixelated
+FACE_PX = 128  # the shipped faces' size; smaller ones (other weights) are drawn pixelated
 
 _CSS = """\
 :root { color-scheme: light dark; --fg: #1d1d1f; --bg: #f4f4f6; --card: #fff; --muted: #666; --line: #ddd; }

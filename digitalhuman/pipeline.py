@@ -203,7 +203,7 @@ class PersonaPipeline:
         latent = persona_latent(check_seed(seed))
         return self.render(latent, traits, lines, seed=seed, voice=voice,
                            origin={"from_face": {"female_prob": round(female, 4)}},
-                           face_image=portrait(img, self._need("face").cfg.resolution) if keep_face else None)
+                           face_image=portrait(img, self._need("face").cfg.out_resolution) if keep_face else None)
 
     def from_voice(self, audio: np.ndarray, sample_rate: int, seed: int = 0, lines: Sequence[str] = (),
                    *, face: bool = True) -> Persona:

@@ -98,6 +98,34 @@ def set_face_age_shift(path: Path, shift_file: Path) -> dict:
                    "the outside age judge on tuning seeds (31000+) no evaluation uses"}
 
 
+def add_face_refiner(path: Path, run: Path) -> dict:
+    """Rewrite the face generator's file with the EMA refiner of a ``train_refiner`` run as its 2x
+    top level (``refiner.*`` tensors, ``refine_*`` config); its metadata (strengths, age map and
+    shift) is kept. Returns the card's description of the refiner."""
+    from digitalhuman.checkpoint import save_weights
+    from digitalhuman.face.gan import FaceGANConfig
+
+    tensors, config, meta = load_weights(path, kind="face_generator")
+    tensors = {k: v for k, v in tensors.items() if not k.startswith("refiner.")}
+    st = load_training_checkpoint(run / "checkpoint.pt")
+    rcfg = json.loads((run / "config.json").read_text())
+    tensors |= {f"refiner.{k}": v for k, v in st["R_ema"].items()}
+    config = config | {"refine_channels": rcfg["model"]["channels"], "refine_blocks": rcfg["model"]["blocks"],
+                       "refine_noise": rcfg["model"].get("noise", 0)}
+    extra = {k: v for k, v in meta.items() if k not in ("kind", "format_version", "package_version", "config")}
+    extra |= {"refiner_steps": str(int(st["step"])), "refiner_train_seconds": f"{float(st['train_seconds']):.0f}"}
+    save_weights(path, tensors, kind="face_generator", config=FaceGANConfig(**config), half=True, extra=extra)
+    params = sum(v.numel() for k, v in st["R_ema"].items()) / 1e3
+    return {"architecture": f"learned 2x top level (face/refine.py: {rcfg['model']['blocks']} residual blocks of "
+                            f"{rcfg['model']['channels']} channels at 64 px, pixel shuffle to 128 px; {params:.0f}k params), "
+                            "trained with the 64 px generator frozen: L1 on real 128 px training faces (weight "
+                            f"{rcfg['w_l1']:g}), consistency with the 64 px face at 32 px (weight {rcfg['w_cons']:g}), "
+                            f"non-saturating loss (weight {rcfg['w_adv']:g}) from a patch discriminator that sees only "
+                            "the high-frequency layer, lazy R1",
+            "steps": int(st["step"]), "batch": f"{rcfg['batch']} real pairs + {rcfg['batch']} generated faces",
+            "wall_hours_2_cpu_cores": round(float(st["train_seconds"]) / 3600, 2)}
+
+
 def set_age_strength(path: Path, k: float) -> None:
     """Rewrite the voice VAE's file with ``age_strength`` in its metadata (weights and the rest unchanged)."""
     from digitalhuman.voice.vae import KIND, VoiceVAEConfig
@@ -121,6 +149,8 @@ def main() -> None:
                     help="stored in the face weights: the age calibration of tune_strengths.py face-age-map --out")
     ap.add_argument("--face-age-shift", type=Path,
                     help="stored in the face weights: the latent age shift of tune_strengths.py face-age-shift --out")
+    ap.add_argument("--face-refiner", type=Path,
+                    help="a train_refiner run folder: its EMA refiner becomes the face generator's 128 px top level")
     ap.add_argument("--voice-eval", type=Path)
     ap.add_argument("--fusion-eval", type=Path, help="JSON of digitalhuman evaluate fusion (its checks go in the card)")
     ap.add_argument("--face-note", help="how the face strengths were chosen (text for the card)")
@@ -137,6 +167,9 @@ def main() -> None:
         models["face"] = ship_face(args.face_run, args.gender_strength, args.face_age_strength, args.face_age_map)
     if args.face_age_shift:
         models["face"]["age_shift"] = set_face_age_shift(W / "face_generator.safetensors", args.face_age_shift)
+    if args.face_refiner:
+        models["face"]["refiner"] = add_face_refiner(W / "face_generator.safetensors", args.face_refiner)
+        models["face"]["id"] = models["face"]["id"].replace("-r64-", "-r128-refined-")
     if args.face_eval:
         models["face"]["quality"] = json.loads(args.face_eval.read_text())
     if args.fusion_run:

@@ -19,6 +19,9 @@ TINY_FACE = FaceGANConfig(resolution=16, z_dim=128, cond_embed=8, g_channels=4, 
 # the 128 px generator's layout (skip_rgb: the level below's RGB, upsampled, is added), tiny
 TINY_FACE_SKIP = FaceGANConfig(resolution=32, z_dim=128, cond_embed=8, g_channels=4, d_channels=4, max_channels=16,
                                extra_levels=1, skip_rgb=True)
+# the shipped 128 px layout: a 64 px-style generator with a learned 2x top level (face/refine.py), tiny
+TINY_FACE_REFINED = FaceGANConfig(resolution=16, z_dim=128, cond_embed=8, g_channels=4, d_channels=4, max_channels=16,
+                                  extra_levels=1, refine_channels=4, refine_blocks=1)
 
 
 def make_tiny_weights(folder: Path, voice: bool = True, face: FaceGANConfig = TINY_FACE,
@@ -28,6 +31,8 @@ def make_tiny_weights(folder: Path, voice: bool = True, face: FaceGANConfig = TI
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     g = Generator(face).eval()
+    if g.refiner is not None:  # a new refiner is exactly the bilinear upsampling: give it detail to add
+        torch.nn.init.normal_(g.refiner.up.weight, std=0.05)
     save_weights(folder / "face.safetensors", g.state_dict(), kind="face_generator", config=face, extra=face_meta)
     rng = np.random.default_rng(0)
     prior = TraitPrior.fit(rng.integers(0, 2, 500), rng.integers(0, 5, 500), rng.uniform(1, 90, 500))

@@ -1,6 +1,6 @@
 """The ONNX export is complete: faces rebuilt from the export alone (a process where torch and
-digitalhuman cannot be imported) match face.png, for the 64 px-style generator and the 128 px
-skip-RGB layout; the README gives the exact formulas; the lip-sync maps ship beside the models."""
+digitalhuman cannot be imported) match face.png, for the 64 px-style generator, the 128 px
+skip-RGB layout and the shipped layout with a learned 2x top level (refiner); the README gives the exact formulas; the lip-sync maps ship beside the models."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from digitalhuman.export_readme import LIPSYNC_MAP_FILE, REFERENCE_SCRIPT, VISEM
 from digitalhuman.lipsync import mapping_doc
 from digitalhuman.pipeline import PersonaPipeline
 from digitalhuman.voice.visemes import PHONEME_TO_VISEME
-from tests.conftest import TINY_FACE_SKIP, make_tiny_weights
+from tests.conftest import TINY_FACE_REFINED, TINY_FACE_SKIP, make_tiny_weights
 
 SEEDS = (0, 7, 42, 2**64 - 1)
 STRENGTHS = {"gender_strength": "1.5", "age_strength": "1.5"}  # as the shipped face weights carry them
@@ -31,11 +31,13 @@ def _block(folder):
     return folder
 
 
-@pytest.fixture(scope="module", params=["plain", "skip_rgb"])
+@pytest.fixture(scope="module", params=["plain", "skip_rgb", "refined"])
 def exported(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"rebuild_{request.param}")
     if request.param == "plain":
         weights = make_tiny_weights(root / "w", face_meta=STRENGTHS)
+    elif request.param == "refined":  # the shipped layout: 64 px-style generator + learned 2x top level
+        weights = make_tiny_weights(root / "w", face=TINY_FACE_REFINED, face_meta=STRENGTHS)
     else:  # with a latent age shift, which the rebuild must apply to z (the 70-year-old is shifted)
         direction = np.cos(np.arange(TINY_FACE_SKIP.z_dim)).tolist()
         shift = {"requested": [0.0, 30.0, 80.0], "shift": [0.0, 0.5, 2.5], "direction": direction}
@@ -56,6 +58,8 @@ def exported(request, tmp_path_factory):
 def test_faces_rebuilt_without_torch_match_face_png(exported, tmp_path):
     out, manifest, folders, kind = exported
     assert manifest["files"]["face_generator.onnx"]["skip_rgb"] is (kind == "skip_rgb")
+    assert manifest["files"]["face_generator.onnx"]["refined"] is (kind == "refined")
+    assert manifest["files"]["face_generator.onnx"]["resolution"] == (32 if kind != "plain" else 16)
     blocked = _block(tmp_path / "block")
     code = ("import sys, runpy; sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[2:]; "
             "runpy.run_path(sys.argv[0], run_name='__main__'); "

@@ -333,10 +333,10 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
         if ashift is not None:
             zt = torch.from_numpy(shift_code(zt.numpy(), np.asarray(age, np.float32), ashift))
         out = [G(zt[s : s + batch], c[s : s + batch]) for s in range(0, n, batch)]
-        x = torch.cat(out) if out else torch.zeros(0, 3, G.cfg.resolution, G.cfg.resolution)
+        x = torch.cat(out) if out else torch.zeros(0, 3, G.cfg.out_resolution, G.cfg.out_resolution)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
-    generate.resolution, generate.z_dim = G.cfg.resolution, G.cfg.z_dim
+    generate.resolution, generate.z_dim = G.cfg.out_resolution, G.cfg.z_dim
     generate.step = info["step"]  # training steps behind these weights, if recorded
     generate.gender_strength, generate.age_strength, generate.age_map = gs, ags, amap
     generate.age_shift = ashift

@@ -32,6 +32,14 @@ class FaceGANConfig:
     d_spectral_norm: bool = False  # spectral norm in D (training only; the shipped G does not use it)
     skip_rgb: bool = False  # G adds the upsampled RGB of the level below (grown from a lower-resolution G)
     top_nearest: bool = False  # the top level upsamples by nearest neighbour + 3x3 conv (no transposed-conv checkerboard)
+    refine_channels: int = 0  # > 0: a learned 2x top level (``refine.Refiner``) above the image; output at 2x resolution
+    refine_blocks: int = 4
+    refine_noise: int = 0  # fixed noise maps of the refiner
+
+    @property
+    def out_resolution(self) -> int:
+        """Side of the images G returns: ``resolution``, or twice it with a refiner."""
+        return self.resolution * (2 if self.refine_channels else 1)
 
     def levels(self) -> int:
         return int(math.log2(self.resolution)) - 2  # number of 2x upsamplings from 4x4
@@ -179,7 +187,7 @@ class GBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """``(z (B, z_dim), c (B, 8)) -> image (B, 3, R, R)`` in [-1, 1]."""
+    """``(z (B, z_dim), c (B, 8)) -> image (B, 3, R, R)`` in [-1, 1] (``R = cfg.out_resolution``)."""
 
     def __init__(self, cfg: FaceGANConfig):
         super().__init__()
@@ -196,6 +204,11 @@ class Generator(nn.Module):
         # skip_rgb: the level below keeps its own RGB head, upsampled and added (a G grown from a
         # lower-resolution one starts as that G's image, the new level adding detail)
         self.to_rgb_lo = nn.Conv2d(cfg.g_ch(cfg.levels() - 1), 3, 3, padding=1) if cfg.skip_rgb else None
+        self.refiner = None
+        if cfg.refine_channels:
+            from .refine import Refiner, RefinerConfig
+
+            self.refiner = Refiner(RefinerConfig(cfg.refine_channels, cfg.refine_blocks, cfg.refine_noise))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         assert z.dim() == 2 and z.shape[1] == self.cfg.z_dim, z.shape
@@ -207,6 +220,8 @@ class Generator(nn.Module):
         out = self.to_rgb(self.blocks[-1](h))
         if self.to_rgb_lo is not None:
             out = out + F.interpolate(self.to_rgb_lo(h), scale_factor=2.0, mode="bilinear", align_corners=False)
+        if self.refiner is not None:
+            return self.refiner(torch.tanh(out)).clamp(-1.0, 1.0)
         return torch.tanh(out)
 
 
