@@ -173,6 +173,11 @@ def face_generator_onnx(g, opset: int = OPSET) -> bytes:
     from .face.gan import COND_DIM
 
     R, Z = g.cfg.out_resolution, g.cfg.z_dim
+    if g.refiner is not None:  # onnxruntime has no float64 convolution: the graph's refiner runs in float32
+        import copy
+
+        g = copy.deepcopy(g)
+        g.refiner.float()
     shapes = {"z": ["batch", Z], "cond": ["batch", COND_DIM], "image": ["batch", 3, R, R]}
     return _torch_to_onnx(g.eval(), (torch.zeros(2, Z), torch.zeros(2, COND_DIM)), ["z", "cond"], ["image"], shapes,
                           opset)

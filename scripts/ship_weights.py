@@ -98,9 +98,9 @@ def set_face_age_shift(path: Path, shift_file: Path) -> dict:
                    "the outside age judge on tuning seeds (31000+) no evaluation uses"}
 
 
-def add_face_refiner(path: Path, run: Path) -> dict:
-    """Rewrite the face generator's file with the EMA refiner of a ``train_refiner`` run as its 2x
-    top level (``refiner.*`` tensors, ``refine_*`` config); its metadata (strengths, age map and
+def add_face_refiner(path: Path, run: Path, which: str = "ema") -> dict:
+    """Rewrite the face generator's file with the refiner of a ``train_refiner`` run (its EMA or its
+    live weights, ``which``) as its 2x top level (``refiner.*`` tensors, ``refine_*`` config); its metadata (strengths, age map and
     shift) is kept. Returns the card's description of the refiner."""
     from digitalhuman.checkpoint import save_weights
     from digitalhuman.face.gan import FaceGANConfig
@@ -109,19 +109,23 @@ def add_face_refiner(path: Path, run: Path) -> dict:
     tensors = {k: v for k, v in tensors.items() if not k.startswith("refiner.")}
     st = load_training_checkpoint(run / "checkpoint.pt")
     rcfg = json.loads((run / "config.json").read_text())
-    tensors |= {f"refiner.{k}": v for k, v in st["R_ema"].items()}
+    weights = st["R_ema" if which == "ema" else "R"]
+    tensors |= {f"refiner.{k}": v for k, v in weights.items()}
     config = config | {"refine_channels": rcfg["model"]["channels"], "refine_blocks": rcfg["model"]["blocks"],
                        "refine_noise": rcfg["model"].get("noise", 0)}
     extra = {k: v for k, v in meta.items() if k not in ("kind", "format_version", "package_version", "config")}
-    extra |= {"refiner_steps": str(int(st["step"])), "refiner_train_seconds": f"{float(st['train_seconds']):.0f}"}
+    extra |= {"refiner_steps": str(int(st["step"])), "refiner_train_seconds": f"{float(st['train_seconds']):.0f}",
+              "refiner_weights": which}
     save_weights(path, tensors, kind="face_generator", config=FaceGANConfig(**config), half=True, extra=extra)
-    params = sum(v.numel() for k, v in st["R_ema"].items()) / 1e3
+    params = sum(v.numel() for k, v in weights.items() if k != "noise") / 1e3
     return {"architecture": f"learned 2x top level (face/refine.py: {rcfg['model']['blocks']} residual blocks of "
                             f"{rcfg['model']['channels']} channels at 64 px, pixel shuffle to 128 px; {params:.0f}k params), "
                             "trained with the 64 px generator frozen: L1 on real 128 px training faces (weight "
-                            f"{rcfg['w_l1']:g}), consistency with the 64 px face at 32 px (weight {rcfg['w_cons']:g}), "
-                            f"non-saturating loss (weight {rcfg['w_adv']:g}) from a patch discriminator that sees only "
-                            "the high-frequency layer, lazy R1",
+                            f"{rcfg['w_l1']:g}) and on their local detail energy (weight {rcfg.get('w_energy', 0):g}), "
+                            f"consistency with the 64 px face at 32 px (weight {rcfg['w_cons']:g}), "
+                            f"non-saturating loss (weight {rcfg['w_adv']:g}) from a patch discriminator that judges "
+                            "the high-frequency layer with the rest of the image as context, lazy R1",
+            "weights": "EMA" if which == "ema" else "live (not the EMA: averaging the weights averaged the texture away)",
             "steps": int(st["step"]), "batch": f"{rcfg['batch']} real pairs + {rcfg['batch']} generated faces",
             "wall_hours_2_cpu_cores": round(float(st["train_seconds"]) / 3600, 2)}
 
@@ -151,6 +155,8 @@ def main() -> None:
                     help="stored in the face weights: the latent age shift of tune_strengths.py face-age-shift --out")
     ap.add_argument("--face-refiner", type=Path,
                     help="a train_refiner run folder: its EMA refiner becomes the face generator's 128 px top level")
+    ap.add_argument("--face-refiner-weights", choices=["ema", "live"], default="ema",
+                    help="which weights of the refiner run to ship")
     ap.add_argument("--voice-eval", type=Path)
     ap.add_argument("--fusion-eval", type=Path, help="JSON of digitalhuman evaluate fusion (its checks go in the card)")
     ap.add_argument("--face-note", help="how the face strengths were chosen (text for the card)")
@@ -168,7 +174,8 @@ def main() -> None:
     if args.face_age_shift:
         models["face"]["age_shift"] = set_face_age_shift(W / "face_generator.safetensors", args.face_age_shift)
     if args.face_refiner:
-        models["face"]["refiner"] = add_face_refiner(W / "face_generator.safetensors", args.face_refiner)
+        models["face"]["refiner"] = add_face_refiner(W / "face_generator.safetensors", args.face_refiner,
+                                                     args.face_refiner_weights)
         models["face"]["id"] = models["face"]["id"].replace("-r64-", "-r128-refined-")
     if args.face_eval:
         models["face"]["quality"] = json.loads(args.face_eval.read_text())

@@ -208,7 +208,9 @@ class Generator(nn.Module):
         if cfg.refine_channels:
             from .refine import Refiner, RefinerConfig
 
-            self.refiner = Refiner(RefinerConfig(cfg.refine_channels, cfg.refine_blocks, cfg.refine_noise))
+            # float64: its float32 convolutions round differently with the thread count (a few pixels
+            # one level off per face); in float64 every face is the same bytes on any machine
+            self.refiner = Refiner(RefinerConfig(cfg.refine_channels, cfg.refine_blocks, cfg.refine_noise)).double()
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         assert z.dim() == 2 and z.shape[1] == self.cfg.z_dim, z.shape
@@ -221,7 +223,8 @@ class Generator(nn.Module):
         if self.to_rgb_lo is not None:
             out = out + F.interpolate(self.to_rgb_lo(h), scale_factor=2.0, mode="bilinear", align_corners=False)
         if self.refiner is not None:
-            return self.refiner(torch.tanh(out)).clamp(-1.0, 1.0)
+            img = torch.tanh(out).to(self.refiner.head.weight.dtype)  # float64 (float32 in the ONNX graph)
+            return self.refiner(img).float().clamp(-1.0, 1.0)
         return torch.tanh(out)
 
 
