@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     g, desc = load_generator(a.weights)
     onnx_bytes = face_generator_onnx(g)
-    R, Z = g.cfg.resolution, g.cfg.z_dim
+    R, Z = g.cfg.out_resolution, g.cfg.z_dim
     cases = {"batch": inputs(a.batch, Z), "single": inputs(1, Z)}
 
     rows = []
