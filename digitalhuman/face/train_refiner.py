@@ -93,7 +93,7 @@ def detail_energy(x: torch.Tensor) -> torch.Tensor:
     return torch.log(F.avg_pool2d(high_pass(x).pow(2).mean(1, keepdim=True), 4) + 1e-4)
 
 
-def make_pool(face_weights: str | Path, n: int, female: np.ndarray, age: np.ndarray, seed: int,
+def make_pool(face_weights: str | Path, n: int, age: np.ndarray, seed: int,
               psi: float | None = None, log=print) -> np.ndarray:
     """``n`` 64 px faces (uint8 N,64,64,3) from the face generator as personas get them: random
     codes at the pipeline's truncation ``psi``, gender 0/1, ages drawn from the training ages with
