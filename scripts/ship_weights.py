@@ -75,13 +75,17 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
     return out
 
 
+def _extra(meta: dict) -> dict:
+    """A weights file's own metadata entries (without those ``save_weights`` writes itself)."""
+    return {k: v for k, v in meta.items() if k not in ("kind", "format_version", "package_version", "config")}
+
+
 def _rewrite_meta(path: Path, kind: str, make_config, half: bool, **entries: str) -> None:
     """Rewrite a weights file with ``entries`` added to its metadata (tensors and the rest unchanged)."""
     from digitalhuman.checkpoint import save_weights
 
     tensors, config, meta = load_weights(path, kind=kind)
-    extra = {k: v for k, v in meta.items() if k not in ("kind", "format_version", "package_version", "config")}
-    save_weights(path, tensors, kind=kind, config=make_config(config), half=half, extra=extra | entries)
+    save_weights(path, tensors, kind=kind, config=make_config(config), half=half, extra=_extra(meta) | entries)
 
 
 def set_face_age_shift(path: Path, shift_file: Path) -> dict:
@@ -100,34 +104,32 @@ def set_face_age_shift(path: Path, shift_file: Path) -> dict:
 
 def add_face_refiner(path: Path, run: Path, which: str = "ema") -> dict:
     """Rewrite the face generator's file with the refiner of a ``train_refiner`` run (its EMA or its
-    live weights, ``which``) as its 2x top level (``refiner.*`` tensors, ``refine_*`` config); its metadata (strengths, age map and
-    shift) is kept. Returns the card's description of the refiner."""
+    live weights, ``which``) as its 2x top level (``refiner.*`` tensors, ``refine_*`` config); its
+    metadata (strengths, age map and shift) is kept. Returns the card's description of the refiner."""
     from digitalhuman.checkpoint import save_weights
     from digitalhuman.face.gan import FaceGANConfig
+    from digitalhuman.face.train_refiner import load_run
 
     tensors, config, meta = load_weights(path, kind="face_generator")
+    weights, rcfg, step, seconds = load_run(run, which)
+    m = rcfg.model
     tensors = {k: v for k, v in tensors.items() if not k.startswith("refiner.")}
-    st = load_training_checkpoint(run / "checkpoint.pt")
-    rcfg = json.loads((run / "config.json").read_text())
-    weights = st["R_ema" if which == "ema" else "R"]
     tensors |= {f"refiner.{k}": v for k, v in weights.items()}
-    config = config | {"refine_channels": rcfg["model"]["channels"], "refine_blocks": rcfg["model"]["blocks"],
-                       "refine_noise": rcfg["model"].get("noise", 0)}
-    extra = {k: v for k, v in meta.items() if k not in ("kind", "format_version", "package_version", "config")}
-    extra |= {"refiner_steps": str(int(st["step"])), "refiner_train_seconds": f"{float(st['train_seconds']):.0f}",
-              "refiner_weights": which}
+    config = config | {"refine_channels": m.channels, "refine_blocks": m.blocks, "refine_noise": m.noise}
+    extra = _extra(meta) | {"refiner_steps": str(step), "refiner_train_seconds": f"{seconds:.0f}",
+                            "refiner_weights": which}
     save_weights(path, tensors, kind="face_generator", config=FaceGANConfig(**config), half=True, extra=extra)
     params = sum(v.numel() for k, v in weights.items() if k != "noise") / 1e3
-    return {"architecture": f"learned 2x top level (face/refine.py: {rcfg['model']['blocks']} residual blocks of "
-                            f"{rcfg['model']['channels']} channels at 64 px, pixel shuffle to 128 px; {params:.0f}k params), "
+    return {"architecture": f"learned 2x top level (face/refine.py: {m.blocks} residual blocks of "
+                            f"{m.channels} channels at 64 px, pixel shuffle to 128 px; {params:.0f}k params), "
                             "trained with the 64 px generator frozen: L1 on real 128 px training faces (weight "
-                            f"{rcfg['w_l1']:g}) and on their local detail energy (weight {rcfg.get('w_energy', 0):g}), "
-                            f"consistency with the 64 px face at 32 px (weight {rcfg['w_cons']:g}), "
-                            f"non-saturating loss (weight {rcfg['w_adv']:g}) from a patch discriminator that judges "
+                            f"{rcfg.w_l1:g}) and on their local detail energy (weight {rcfg.w_energy:g}), "
+                            f"consistency with the 64 px face at 32 px (weight {rcfg.w_cons:g}), "
+                            f"non-saturating loss (weight {rcfg.w_adv:g}) from a patch discriminator that judges "
                             "the high-frequency layer with the rest of the image as context, lazy R1",
             "weights": "EMA" if which == "ema" else "live (not the EMA: averaging the weights averaged the texture away)",
-            "steps": int(st["step"]), "batch": f"{rcfg['batch']} real pairs + {rcfg['batch']} generated faces",
-            "wall_hours_2_cpu_cores": round(float(st["train_seconds"]) / 3600, 2)}
+            "steps": step, "batch": f"{rcfg.batch} real pairs + {rcfg.batch} generated faces",
+            "wall_hours_2_cpu_cores": round(seconds / 3600, 2)}
 
 
 def set_age_strength(path: Path, k: float) -> None:
@@ -189,8 +191,7 @@ def main() -> None:
         _, _, meta = load_weights(W / "face_attributes.safetensors", kind="face_attributes")
         models["face_attributes"] = {"id": "face-attributes-cnn-v1", "file": "face_attributes.safetensors",
                                      "kind": "face_attributes", "trained_on": UTK, "licence": UTK_LICENCE,
-                                     "quality": {k: meta[k] for k in meta if k not in
-                                                 ("kind", "format_version", "package_version", "config")}}
+                                     "quality": _extra(meta)}
     if args.voice_run:
         shutil.copy(args.voice_run / "voice_vae.safetensors", W / "voice_vae.safetensors")
         models["voice"] = {"id": f"speech-vae-{args.voice_run.name}", "file": "voice_vae.safetensors",

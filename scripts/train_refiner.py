@@ -7,7 +7,7 @@ the settings of the run shipped in 0.4.0 (r5, 2026-11-28), then ship it with
 
 Calling it again on the same ``--run`` resumes from its ``checkpoint.pt``. The pool of generated
 64 px faces (12,000, seed 1234, the pipeline's psi) is drawn once into ``RUN/pool.npy``; it is made
-from the 64 px generator alone (a refiner already in the weights is left out).
+by the 64 px generator alone (``make_pool`` leaves out a refiner already in the weights).
 
 What the other settings gave (200-400 steps each, detail ratio of 200 faces vs 200 hold-out faces):
 L1 weight 1 with adversarial weight 0.05, detail fell to 0.20 (L1 blurs); L1 weight 0.1 without
@@ -33,22 +33,6 @@ SHIPPED = RefinerTrainConfig(model=RefinerConfig(channels=24, blocks=4), w_adv=0
                              r1_gamma=0.1, lr_d=4e-4)
 
 
-def base_weights(face_weights: Path, out: Path) -> Path:
-    """``face_weights`` without a refiner (the pool must be the 64 px generator's own faces)."""
-    from digitalhuman.checkpoint import load_weights, save_weights
-    from digitalhuman.face.gan import FaceGANConfig
-
-    tensors, config, meta = load_weights(face_weights, kind="face_generator")
-    if not config.get("refine_channels"):
-        return face_weights
-    tensors = {k: v for k, v in tensors.items() if not k.startswith("refiner.")}
-    config = {k: v for k, v in config.items() if not k.startswith("refine_")}
-    extra = {k: v for k, v in meta.items() if k not in ("kind", "format_version", "package_version", "config")
-             and not k.startswith("refiner_")}
-    save_weights(out, tensors, kind="face_generator", config=FaceGANConfig(**config), half=True, extra=extra)
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True, help="run folder (created, or resumed)")
@@ -68,8 +52,7 @@ def main() -> None:
     args.run.mkdir(parents=True, exist_ok=True)
     pool_file = args.run / "pool.npy"
     if not pool_file.is_file():
-        base = base_weights(args.face_weights, args.run / "base_face_generator.safetensors")
-        pool = make_pool(base, SHIPPED.pool, age, 1234)
+        pool = make_pool(args.face_weights, SHIPPED.pool, age, 1234)
         tmp = args.run / ".pool.tmp.npy"
         np.save(tmp, pool)
         tmp.replace(pool_file)

@@ -95,7 +95,7 @@ def detail_energy(x: torch.Tensor) -> torch.Tensor:
 
 def make_pool(face_weights: str | Path, n: int, age: np.ndarray, seed: int,
               psi: float | None = None, log=print) -> np.ndarray:
-    """``n`` 64 px faces (uint8 N,64,64,3) from the face generator as personas get them: random
+    """``n`` faces (uint8 N,64,64,3) from the 64 px face generator as personas get them: random
     codes at the pipeline's truncation ``psi``, gender 0/1, ages drawn from the training ages with
     age-balanced weights, random groups."""
     from ..pipeline import DEFAULT_PSI
@@ -104,6 +104,7 @@ def make_pool(face_weights: str | Path, n: int, age: np.ndarray, seed: int,
     from .train import age_weights
 
     fm = FaceModel.load(face_weights)
+    fm.g.refiner = None  # the pool is the 64 px generator's own faces, whatever top level the weights carry
     rng = np.random.default_rng(seed)
     ages = age[rng.choice(len(age), n, p=age_weights(age, 0.5))].astype(np.float32)
     ages = np.clip(ages + rng.uniform(-0.5, 0.5, n).astype(np.float32), 1, 100)
@@ -123,13 +124,11 @@ def _t(imgs: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def _laplace_var(x: torch.Tensor) -> float:
-    """Mean variance of the Laplacian of the grey image, in 0-255 units (as the detail row)."""
-    grey = ((x.clamp(-1, 1) + 1) * 127.5)
-    grey = 0.299 * grey[:, 0] + 0.587 * grey[:, 1] + 0.114 * grey[:, 2]
-    k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
-    lap = F.conv2d(F.pad(grey[:, None], (1, 1, 1, 1), mode="reflect"), k)
-    return float(lap.flatten(1).var(1).mean())
+def _detail(x: torch.Tensor) -> float:
+    """The evaluation's detail measure (``face_persona_rows.laplacian_variance``) of images in [-1, 1]."""
+    from ..evaluate.face_persona_rows import laplacian_variance
+
+    return laplacian_variance(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
 
 
 def _config_from_dict(d: dict) -> RefinerTrainConfig:
@@ -152,6 +151,11 @@ def train_refiner(run: str | Path, data_128: np.ndarray, data_64: np.ndarray, po
     opt_r = torch.optim.Adam(R.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.0, 0.99))
     step, seconds = 0, 0.0
+
+    def state() -> dict:
+        return {"R": R.state_dict(), "R_ema": R_ema.state_dict(), "D": D.state_dict(), "opt_r": opt_r.state_dict(),
+                "opt_d": opt_d.state_dict(), "step": step, "train_seconds": seconds}
+
     if ckpt_path.is_file():
         st = load_training_checkpoint(ckpt_path)
         R.load_state_dict(st["R"]), R_ema.load_state_dict(st["R_ema"]), D.load_state_dict(st["D"])
@@ -163,7 +167,7 @@ def train_refiner(run: str | Path, data_128: np.ndarray, data_64: np.ndarray, po
     rng = np.random.default_rng(cfg.seed + step)
     fixed = _t(pool[:16])
     fixed_real = _t(data_128[:64])
-    real_detail = _laplace_var(fixed_real)
+    real_detail = _detail(fixed_real)
     t0, t_last = time.time(), time.time()
     B = cfg.batch
     with open(run / "log.jsonl", "a") as logf:
@@ -208,7 +212,7 @@ def train_refiner(run: str | Path, data_128: np.ndarray, data_64: np.ndarray, po
             t_last = now
             if step % cfg.log_every == 0:
                 with torch.no_grad():
-                    detail = _laplace_var(R_ema(_t(pool[-64:]))) / real_detail
+                    detail = _detail(R_ema(_t(pool[-64:]))) / real_detail
                 rec = {"step": step, "d": round(d_loss.item(), 4), "l1": round(l1.item(), 4),
                        "cons": round(cons.item(), 4), "adv": round(adv.item(), 4), "energy": round(energy.item(), 4),
                        "detail_ratio": round(detail, 3), "sec": round(seconds)}
@@ -218,13 +222,8 @@ def train_refiner(run: str | Path, data_128: np.ndarray, data_64: np.ndarray, po
             if step % cfg.sample_every == 0:
                 _save_samples(run / "samples" / f"{step:06d}.png", fixed, R_ema)
             if step % cfg.ckpt_every == 0:
-                save_training_checkpoint(ckpt_path, {"R": R.state_dict(), "R_ema": R_ema.state_dict(),
-                                                     "D": D.state_dict(), "opt_r": opt_r.state_dict(),
-                                                     "opt_d": opt_d.state_dict(), "step": step,
-                                                     "train_seconds": seconds})
-    save_training_checkpoint(ckpt_path, {"R": R.state_dict(), "R_ema": R_ema.state_dict(), "D": D.state_dict(),
-                                         "opt_r": opt_r.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
-                                         "train_seconds": seconds})
+                save_training_checkpoint(ckpt_path, state())
+    save_training_checkpoint(ckpt_path, state())
     return run
 
 
@@ -237,10 +236,17 @@ def _save_samples(path: Path, x64: torch.Tensor, R: Refiner) -> None:
     save_grid(torch.cat([upsample(x64), y]), path, nrow=len(x64))
 
 
-def export_refiner(run: str | Path, out: str | Path, extra: dict[str, str] | None = None) -> str:
-    """The EMA refiner of ``run`` as fp16 safetensors (kind ``face_refiner``); returns its sha256."""
+def load_run(run: str | Path, which: str = "ema") -> tuple[dict, RefinerTrainConfig, int, float]:
+    """``(refiner weights, training config, step, training seconds)`` of a run's checkpoint:
+    its EMA weights (``which="ema"``) or its live ones (``"live"``)."""
     run = Path(run)
     st = load_training_checkpoint(run / "checkpoint.pt")
     cfg = _config_from_dict(json.loads((run / "config.json").read_text()))
-    meta = {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}"} | (extra or {})
-    return save_weights(out, st["R_ema"], kind=KIND, config=cfg.model, half=True, extra=meta)
+    return st["R_ema" if which == "ema" else "R"], cfg, int(st["step"]), float(st["train_seconds"])
+
+
+def export_refiner(run: str | Path, out: str | Path, extra: dict[str, str] | None = None) -> str:
+    """The EMA refiner of ``run`` as fp16 safetensors (kind ``face_refiner``); returns its sha256."""
+    weights, cfg, step, seconds = load_run(run)
+    meta = {"steps": str(step), "train_seconds": f"{seconds:.0f}"} | (extra or {})
+    return save_weights(out, weights, kind=KIND, config=cfg.model, half=True, extra=meta)
