@@ -47,6 +47,7 @@ class RefinerTrainConfig:
     w_cons: float = 5.0
     w_adv: float = 0.05
     w_energy: float = 0.0
+    w_fm: float = 0.0  # feature matching: discriminator features of refined real faces vs their originals
     r1_gamma: float = 1.0
     r1_every: int = 4
     ema_decay: float = 0.995
@@ -78,6 +79,15 @@ class PatchD(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1).mean(1)
 
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The activations after each hidden layer (for feature matching, pix2pixHD-style)."""
+        out = []
+        for layer in self.net:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                out.append(x)
+        return out
+
 
 def d_input(x: torch.Tensor) -> torch.Tensor:
     """The discriminator's view of a 128 px face: its detail (``high_pass``, x4) beside its
@@ -103,7 +113,7 @@ def make_pool(face_weights: str | Path, n: int, age: np.ndarray, seed: int,
     from .model import FaceModel
     from .train import age_weights
 
-    fm = FaceModel.load(face_weights)
+    fm = FaceModel.load(face_weights, runtime="torch")  # PyTorch: the pool of the shipped run (0.4.0)
     fm.g.refiner = None  # the pool is the 64 px generator's own faces, whatever top level the weights carry
     rng = np.random.default_rng(seed)
     ages = age[rng.choice(len(age), n, p=age_weights(age, 0.5))].astype(np.float32)
@@ -198,6 +208,12 @@ def train_refiner(run: str | Path, data_128: np.ndarray, data_64: np.ndarray, po
             adv = F.softplus(-D(d_input(torch.cat([y_r, y_g])))).mean()
             energy = (detail_energy(y_r) - detail_energy(r128)).abs().mean()
             loss = cfg.w_l1 * l1 + cfg.w_cons * cons + cfg.w_adv * adv + cfg.w_energy * energy
+            fm = torch.zeros(())
+            if cfg.w_fm:
+                with torch.no_grad():
+                    target = D.features(d_input(r128))
+                fm = sum((a - b).abs().mean() for a, b in zip(D.features(d_input(y_r)), target)) / len(target)
+                loss = loss + cfg.w_fm * fm
             opt_r.zero_grad(set_to_none=True)
             loss.backward()
             opt_r.step()
@@ -215,6 +231,7 @@ def train_refiner(run: str | Path, data_128: np.ndarray, data_64: np.ndarray, po
                     detail = _detail(R_ema(_t(pool[-64:]))) / real_detail
                 rec = {"step": step, "d": round(d_loss.item(), 4), "l1": round(l1.item(), 4),
                        "cons": round(cons.item(), 4), "adv": round(adv.item(), 4), "energy": round(energy.item(), 4),
+                       "fm": round(fm.item(), 4),
                        "detail_ratio": round(detail, 3), "sec": round(seconds)}
                 logf.write(json.dumps(rec) + "\n")
                 logf.flush()
