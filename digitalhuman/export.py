@@ -22,10 +22,8 @@ largest absolute difference between onnxruntime (CPU) and PyTorch is recorded fo
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import warnings
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -36,12 +34,12 @@ from . import __version__
 from .checkpoint import atomic_write_bytes, sha256_file
 from .export_readme import (BASE_VOICE_FILE, FACE_FILE, LIPSYNC_MAP_FILE, REFERENCE_SCRIPT, VISEME_MAP_FILE, VOICE_FILE,
                             readme_text)
+from .face.model import face_generator_onnx
+from .runtime import MIN_OPSET, OPSET, session, torch_to_onnx
 
 __all__ = ["export_onnx", "face_generator_onnx", "ExportError", "OPSET", "PARITY_BAR", "FACE_FILE", "VOICE_FILE",
            "BASE_VOICE_FILE"]
 
-OPSET = 17
-MIN_OPSET = 15  # lowest opset tested here; also the newest that Unity Sentis documents
 PARITY_BAR = 1e-3  # max abs difference onnxruntime vs PyTorch, both networks
 PARITY_SEEDS = 64
 MANIFEST_FILE = "manifest.json"
@@ -58,49 +56,6 @@ def _write(path: Path, data: bytes) -> None:
     """Atomic write, readable by all (the temporary file it goes through is private)."""
     atomic_write_bytes(path, data)
     path.chmod(0o644)
-
-
-def _ort_session(model: bytes | str, threads: int = 1):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-
-
-def _torch_to_onnx(module, args: tuple, inputs: list[str], outputs: list[str], shapes: dict[str, list],
-                   opset: int = OPSET) -> bytes:
-    """TorchScript-based export (``dynamo=False``: the dynamo exporter needs ``onnxscript``), then
-    the graph's input/output shapes are set to ``shapes`` (names for dynamic axes, ints for fixed)."""
-    import onnx
-    import torch
-
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        # The legacy exporter is deprecated, and the shape asserts in forward() are traced as constants.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(module, args, buf, input_names=inputs, output_names=outputs, opset_version=opset,
-                          dynamic_axes={n: {0: shapes[n][0]} for n in inputs + outputs}, do_constant_folding=True,
-                          dynamo=False)
-    model = onnx.load_from_string(buf.getvalue())
-    for vi in list(model.graph.input) + list(model.graph.output):
-        if vi.name in shapes:
-            dims = vi.type.tensor_type.shape.dim
-            assert len(dims) == len(shapes[vi.name]), (vi.name, len(dims), shapes[vi.name])
-            for d, want in zip(dims, shapes[vi.name]):
-                if isinstance(want, str):
-                    d.dim_param = want
-                else:
-                    d.dim_value = int(want)
-    model.producer_name = "digitalhuman"
-    model.producer_version = __version__
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
 
 
 def _io_spec(model) -> dict[str, list[dict[str, Any]]]:
@@ -144,7 +99,7 @@ def _seed_rng(seed: int) -> np.random.Generator:
 
 
 # ------------------------------------------------------------------------------------------ face
-def _face_parity(g, session, seeds: int) -> float:
+def _face_parity(g, sess, seeds: int) -> float:
     """Max abs difference over ``seeds`` faces: per seed, z (128,) then female, age, group from PCG64(seed)."""
     import torch
 
@@ -162,25 +117,8 @@ def _face_parity(g, session, seeds: int) -> float:
                      torch.tensor(race)).numpy()
     with torch.inference_mode():
         ref = g(torch.from_numpy(z_np), torch.from_numpy(cond)).numpy()
-    (got,) = session.run(["image"], {"z": z_np, "cond": cond})
+    (got,) = sess.run(["image"], {"z": z_np, "cond": cond})
     return float(np.max(np.abs(got - ref)))
-
-
-def face_generator_onnx(g, opset: int = OPSET) -> bytes:
-    """A face ``Generator`` (eval mode) as ONNX bytes: ``z (B,z_dim), cond (B,8) -> image (B,3,R,R)``."""
-    import torch
-
-    from .face.gan import COND_DIM
-
-    R, Z = g.cfg.out_resolution, g.cfg.z_dim
-    if g.refiner is not None:  # onnxruntime has no float64 convolution: the graph's refiner runs in float32
-        import copy
-
-        g = copy.deepcopy(g)
-        g.refiner.float()
-    shapes = {"z": ["batch", Z], "cond": ["batch", COND_DIM], "image": ["batch", 3, R, R]}
-    return _torch_to_onnx(g.eval(), (torch.zeros(2, Z), torch.zeros(2, COND_DIM)), ["z", "cond"], ["image"], shapes,
-                          opset)
 
 
 def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, Any], float]:
@@ -194,7 +132,7 @@ def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, An
     R, Z = g.cfg.out_resolution, g.cfg.z_dim
     data = face_generator_onnx(g, opset)
     _write(out / FACE_FILE, data)
-    err = _face_parity(g, _ort_session(data), seeds)
+    err = _face_parity(g, session(data), seeds)
     meta = {
         "source_model": _source(entry),
         "resolution": R,
@@ -244,7 +182,7 @@ def _prior_decoder(vae):
     return PriorDecoder(vae).eval()
 
 
-def _voice_parity(vae, session, seeds: int) -> float:
+def _voice_parity(vae, sess, seeds: int) -> float:
     """Max abs difference (original feature units) against ``VoiceVAE.sample_voice``: per seed,
     eps (Z,) then female, age in [16, 90] from PCG64(seed)."""
     eps, female, age = [], [], []
@@ -257,7 +195,7 @@ def _voice_parity(vae, session, seeds: int) -> float:
     female_np, age_np = np.asarray(female, np.float32), np.asarray(age, np.float32)
     ref = vae.sample_voice(female_np, age_np, eps_np)
     cond = vae.make_cond(female_np, age_np).numpy()
-    (got,) = session.run(["features"], {"cond": cond, "eps": eps_np})
+    (got,) = sess.run(["features"], {"cond": cond, "eps": eps_np})
     return float(np.max(np.abs(got - ref)))
 
 
@@ -269,10 +207,10 @@ def _export_voice(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, A
     vae = load_voice_vae(entry.file, entry.sha256)
     Z, F = vae.cfg.latent_dim, vae.cfg.feat_dim
     shapes = {"cond": ["batch", 2], "eps": ["batch", Z], "features": ["batch", F]}
-    data = _torch_to_onnx(_prior_decoder(vae), (torch.zeros(2, 2), torch.zeros(2, Z)), ["cond", "eps"],
+    data = torch_to_onnx(_prior_decoder(vae), (torch.zeros(2, 2), torch.zeros(2, Z)), ["cond", "eps"],
                           ["features"], shapes, opset)
     _write(out / VOICE_FILE, data)
-    err = _voice_parity(vae, _ort_session(data), seeds)
+    err = _voice_parity(vae, session(data), seeds)
     meta = {
         "source_model": _source(entry),
         "latent_dim": Z,
@@ -323,7 +261,7 @@ def _export_base_voice(out: Path) -> dict[str, Any]:
              "noise_0": rng.standard_normal(2 * len(ids), dtype=np.float32),
              # more prior noise than needed: the graph uses a time-major prefix, the rest changes nothing
              "noise_1": rng.standard_normal(192 * (int(durations.sum()) + 8), dtype=np.float32)}
-    audio, _ = _ort_session(str(out / BASE_VOICE_FILE)).run(["output", "durations"], feeds)
+    audio, _ = session(str(out / BASE_VOICE_FILE)).run(["output", "durations"], feeds)
     got = np.clip(np.asarray(audio, np.float32).reshape(-1), -1.0, 1.0)
     identical = got.shape == want.shape and got.tobytes() == want.tobytes()
     return {

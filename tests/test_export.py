@@ -134,7 +134,8 @@ def test_voice_graph_applies_age_strength(tiny_weights):
     """The exported prior-decoder presents age like the pipeline (``presented_prior``) at strength != 1."""
     import torch
 
-    from digitalhuman.export import _ort_session, _prior_decoder, _torch_to_onnx, _voice_parity
+    from digitalhuman.export import _prior_decoder, _voice_parity
+    from digitalhuman.runtime import session, torch_to_onnx
     from digitalhuman.weights_card import read_card
     from digitalhuman.voice.vae import load_voice_vae
 
@@ -142,8 +143,8 @@ def test_voice_graph_applies_age_strength(tiny_weights):
     vae.age_strength = 2.5
     Z, F = vae.cfg.latent_dim, vae.cfg.feat_dim
     shapes = {"cond": ["batch", 2], "eps": ["batch", Z], "features": ["batch", F]}
-    data = _torch_to_onnx(_prior_decoder(vae), (torch.zeros(2, 2), torch.zeros(2, Z)), ["cond", "eps"],
+    data = torch_to_onnx(_prior_decoder(vae), (torch.zeros(2, 2), torch.zeros(2, Z)), ["cond", "eps"],
                           ["features"], shapes, 17)
-    assert _voice_parity(vae, _ort_session(data), 16) <= 1e-4
+    assert _voice_parity(vae, session(data), 16) <= 1e-4
     vae.age_strength = 1.0  # the same graph no longer matches the unguided prior
-    assert _voice_parity(vae, _ort_session(data), 16) > 1e-3
+    assert _voice_parity(vae, session(data), 16) > 1e-3

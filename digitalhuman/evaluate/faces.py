@@ -308,7 +308,8 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
     """A ``generate`` function from a shipped ``face_generator.safetensors`` or a training ``checkpoint.pt``.
 
     A training checkpoint uses its EMA generator and the model config in the ``config.json``
-    beside it. Face ``i`` of a call gets row ``i`` of ``PCG64(seed).standard_normal((n, z_dim))``
+    beside it. Faces are made by onnxruntime, as the pipeline makes them (``face.model.OnnxFace``).
+    Face ``i`` of a call gets row ``i`` of ``PCG64(seed).standard_normal((n, z_dim))``
     (times ``psi``), so images do not depend on ``batch``. The requested gender and age are presented
     with ``gender_strength`` and ``age_strength`` (default: the weights' own, as the pipeline does;
     1 for checkpoints).
@@ -316,9 +317,10 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
     import torch
 
     from ..face.gan import present_cond, shift_code, truncate
-    from ..face.model import load_generator
+    from ..face.model import OnnxFace, load_generator
 
     G, info = load_generator(path)
+    net = OnnxFace(G)  # as the pipeline makes faces
     gs = info["gender_strength"] if gender_strength is None else float(gender_strength)
     ags = info["age_strength"] if age_strength is None else float(age_strength)
     amap = info["age_map"] if age_map == "weights" else age_map  # None: condition on the requested age
@@ -332,7 +334,7 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
         zt = truncate(torch.from_numpy(z), psi)
         if ashift is not None:
             zt = torch.from_numpy(shift_code(zt.numpy(), np.asarray(age, np.float32), ashift))
-        out = [G(zt[s : s + batch], c[s : s + batch]) for s in range(0, n, batch)]
+        out = [net(zt[s : s + batch], c[s : s + batch]) for s in range(0, n, batch)]
         x = torch.cat(out) if out else torch.zeros(0, 3, G.cfg.out_resolution, G.cfg.out_resolution)
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 

@@ -208,8 +208,9 @@ class Generator(nn.Module):
         if cfg.refine_channels:
             from .refine import Refiner, RefinerConfig
 
-            # float64: its float32 convolutions round differently with the thread count (a few pixels
-            # one level off per face); in float64 every face is the same bytes on any machine
+            # float64 in PyTorch, the reference the ONNX graph (float32, what personas are made with:
+            # face.model.OnnxFace) is checked against; PyTorch's float32 convolutions round differently
+            # with the thread count and batch, its float64 ones do not
             self.refiner = Refiner(RefinerConfig(cfg.refine_channels, cfg.refine_blocks, cfg.refine_noise)).double()
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

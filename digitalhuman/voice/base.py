@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from ..runtime import session
 from .text import PhonemeChunk, phoneme_id_map_from_config, phonemes_to_ids, phonemize
 
 __all__ = ["BaseSpeech", "BaseVoice", "VoiceModelError", "seeded_voice_graph", "HOP_LENGTH", "SENTENCE_PAUSE_S"]
@@ -147,13 +147,8 @@ class BaseVoice:
         seeded, self.noise_inputs = seeded_voice_graph(model)
         if len(self.noise_inputs) != 2:
             raise VoiceModelError(f"expected 2 noise sources (durations, prior), found {len(self.noise_inputs)}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        opts.enable_cpu_mem_arena = False  # an arena keeps the largest chunk's buffers for good
-        self.session = ort.InferenceSession(seeded.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        # no arena: it would keep the largest chunk's buffers for good
+        self.session = session(seeded.SerializeToString(), threads, arena=False)
         self.config = config
         self.sample_rate = int(config["audio"]["sample_rate"])
         self.id_map = phoneme_id_map_from_config(config)
