@@ -35,7 +35,8 @@ def readme_text(manifest: dict[str, Any]) -> str:
       age_n  = clamp(c + {f['age_strength']:g} * (age_n - c), -1, 1)    ({f['age_strength']:g} = age_strength)
       group  = one-hot (or soft weights summing to 1) over white black asian indian other.
     A persona made in Python: z = persona.json latent[{zs['latent_slice'][0]}:{zs['latent_slice'][1]}] * {zs['psi']:g}, f = traits.female,
-    age_years = traits.age, group = traits.race (null = white).
+    age_years = traits.age, group = traits.race (null = white); then, when manifest.json has them, z moves
+    by its age_shift (age_shifted) and age_years goes through its age_map (age_mapped).
     Pixels: uint8 = round((clamp(x, -1, 1) + 1) * 127.5), channel-major, row 0 at the top.
     {REFERENCE_SCRIPT} does all of this with numpy + onnxruntime only (no torch):
       python {REFERENCE_SCRIPT} . path/to/npc42 --out faces/

@@ -13,7 +13,9 @@ What the other settings gave (200-400 steps each, detail ratio of 200 faces vs 2
 L1 weight 1 with adversarial weight 0.05, detail fell to 0.20 (L1 blurs); L1 weight 0.1 without
 the energy loss, detail 1.1 at step 50 then 0.18 (the discriminator found the texture wrong and
 no texture was the easy way out); the same with 4 fixed noise maps as input, 0.20. Shipped: 0.36
-(live weights; the EMA's 0.25).
+(live weights; the EMA's 0.25). Resumed from the shipped step 400 (2026-11-28, 1 thread): feature
+matching on the discriminator's activations (``w_fm`` 2) gave 0.32 at step 500, and an unpaired loss
+on the mean detail-energy map of generated faces (weight 1) 0.34: neither raised the detail.
 """
 
 import argparse

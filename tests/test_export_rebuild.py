@@ -68,15 +68,11 @@ def test_faces_rebuilt_without_torch_match_face_png(exported, tmp_path):
                           *map(str, folders), "--out", str(tmp_path / "faces")],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
-    worst, identical = 0, 0
-    for folder in folders:
+    for folder in folders:  # the pipeline runs the same graph in onnxruntime: the same bytes
         want = np.asarray(Image.open(folder / "face.png"), np.int16)
         got = np.asarray(Image.open(tmp_path / "faces" / f"{folder.name}.png"), np.int16)
         assert got.shape == want.shape
-        worst = max(worst, int(np.abs(got - want).max()))
-        identical += int(np.array_equal(got, want))
-    assert worst <= 1, f"rebuilt faces differ by up to {worst} levels"
-    assert identical >= len(folders) - 1
+        assert np.array_equal(got, want), f"{folder.name}: differs by up to {int(np.abs(got - want).max())} levels"
 
 
 def test_readme_states_every_number(exported):
