@@ -5,6 +5,7 @@
         [--gender 1,1.5,2,2.5] [--age 1,1.5,2] [--n 200]
     python scripts/tune_strengths.py face-age-map --weights RUN/face_generator.safetensors [--n 40] [--out F]
     python scripts/tune_strengths.py face-age-shift --weights W [--n-fit 3000] [--n 40] [--scale 1] [--out F]
+    python scripts/tune_strengths.py refiner-sharpen [--weights W] [--amounts 0,0.2,0.3,0.4,0.5,0.6] [--n 500]
     python scripts/tune_strengths.py voice [--weights DIR] [--age 1,2,3] [--n 40]
 
 Face: ``n`` adults (ages uniform 18-80, half women, groups at random, psi 0.8, seed 12345), for each
@@ -127,6 +128,37 @@ def face_age_shift(a) -> None:
                                            "n_per_cell": a.n, "scale": a.scale, "weights": str(a.weights)}, indent=1) + "\n")
 
 
+def refiner_sharpen(a) -> None:
+    """The refiner's unsharp mask (``refine.RefinerConfig.sharpen``): the detail ratio (the
+    evaluation's ``laplacian_variance``) of ``n`` refined faces against ``n_real`` real 128 px
+    training faces (not the hold-out faces the evaluation divides by), for each amount. The faces are made
+    as the refiner's training pool is (``make_pool``: the 64 px generator, age-balanced, seed 1234)."""
+    import dataclasses
+
+    import torch
+
+    from digitalhuman.evaluate.face_persona_rows import laplacian_variance
+    from digitalhuman.face.data import load_split
+    from digitalhuman.face.model import load_generator
+    from digitalhuman.face.refine import Refiner
+    from digitalhuman.face.train_refiner import make_pool
+
+    real, _, age, _, _ = load_split(a.data, 128, "train", a.cache_dir)
+    real = real[np.random.default_rng(0).choice(len(real), a.n_real, replace=False)]
+    pool = make_pool(a.weights, a.n, age, 1234, log=lambda *_: None)
+    g, _ = load_generator(a.weights)
+    if g.refiner is None:
+        raise SystemExit(f"{a.weights}: no refiner")
+    x = torch.from_numpy(pool).permute(0, 3, 1, 2).double().div(127.5).sub(1.0)
+    ref = laplacian_variance(real)
+    for amount in floats(a.amounts):
+        r = Refiner(dataclasses.replace(g.refiner.cfg, sharpen=amount)).double().eval()
+        r.load_state_dict(g.refiner.state_dict())
+        with torch.no_grad():
+            y = ((r(x).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        print(f"sharpen {amount:g}: detail ratio {laplacian_variance(y) / ref:.3f}", flush=True)
+
+
 AGE_GRID = (1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 18, 21, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100, 110)
 MAP_KNOTS = (0, 2, 4, 6, 8, 10, 12, 15, 18, 21, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100)
 
@@ -223,6 +255,13 @@ def main() -> None:
     sh.add_argument("--scale", type=float, default=1.0,
                     help="multiply the calibrated shifts (below 1: ageing keeps more of the face; default 1)")
     sh.add_argument("--out", default=None, help="write the measured table and age_shift as JSON here")
+    rs = sub.add_parser("refiner-sharpen", help="detail ratio of refined faces by unsharp-mask amount")
+    rs.add_argument("--weights", default=str(ROOT / "digitalhuman" / "weights" / "face_generator.safetensors"))
+    rs.add_argument("--amounts", default="0,0.2,0.3,0.4,0.5,0.6")
+    rs.add_argument("--n", type=int, default=500, help="refined faces (default 500)")
+    rs.add_argument("--n-real", type=int, default=2000, help="real training faces (default 2000)")
+    rs.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "utkface128"))
+    rs.add_argument("--cache-dir", default=None)
     v = sub.add_parser("voice")
     v.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
     v.add_argument("--age", default="1,2,3")
@@ -235,7 +274,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     threadpool_limits(1)
-    {"face": tune_face, "face-age-map": face_age_map, "face-age-shift": face_age_shift, "voice": tune_voice}[a.what](a)
+    {"face": tune_face, "face-age-map": face_age_map, "face-age-shift": face_age_shift, "refiner-sharpen": refiner_sharpen,
+     "voice": tune_voice}[a.what](a)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,18 @@ def test_a_new_refiner_is_the_bilinear_upsampling_and_high_pass_removes_it():
     assert detail_energy(flat).max() <= torch.log(torch.tensor(1e-4)) + 1e-6
 
 
+def test_sharpen_amplifies_the_refined_detail_layer_only():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    plain, sharp = Refiner(RefinerConfig(4, 1)), Refiner(RefinerConfig(4, 1, sharpen=0.5))
+    torch.nn.init.normal_(plain.up.weight, std=0.1)
+    sharp.load_state_dict(plain.state_dict())  # sharpen is config, not a tensor
+    with torch.no_grad():
+        y, ys = plain(x), sharp(x)
+    assert torch.allclose(ys, y + 0.5 * high_pass(y), atol=1e-6)
+    assert high_pass(ys).pow(2).mean() > 1.5 * high_pass(y).pow(2).mean()  # more energy in the 2x band
+
+
 def test_refiner_noise_is_fixed_and_saved_with_the_weights():
     a, b = Refiner(RefinerConfig(4, 1, noise=2)), Refiner(RefinerConfig(4, 1, noise=2))
     assert a.noise.shape == (1, 2, 64, 64) and torch.equal(a.noise, b.noise)  # the same seeded draw
@@ -97,6 +109,6 @@ def test_train_refiner_learns_resumes_and_exports(tmp_path):
     from digitalhuman.checkpoint import load_weights
 
     tensors, config, meta = load_weights(tmp_path / "r.safetensors", kind="face_refiner")
-    assert meta["steps"] == "40" and config == {"channels": 4, "blocks": 1, "noise": 0}
+    assert meta["steps"] == "40" and config == {"channels": 4, "blocks": 1, "noise": 0, "sharpen": 0.0}
     r = Refiner(RefinerConfig(**config))
     r.load_state_dict(tensors)

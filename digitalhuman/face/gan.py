@@ -35,6 +35,7 @@ class FaceGANConfig:
     refine_channels: int = 0  # > 0: a learned 2x top level (``refine.Refiner``) above the image; output at 2x resolution
     refine_blocks: int = 4
     refine_noise: int = 0  # fixed noise maps of the refiner
+    refine_sharpen: float = 0.0  # unsharp mask of the refiner's 2x band (``RefinerConfig.sharpen``)
 
     @property
     def out_resolution(self) -> int:
@@ -211,7 +212,8 @@ class Generator(nn.Module):
             # float64 in PyTorch, the reference the ONNX graph (float32, what personas are made with:
             # face.model.OnnxFace) is checked against; PyTorch's float32 convolutions round differently
             # with the thread count and batch, its float64 ones do not
-            self.refiner = Refiner(RefinerConfig(cfg.refine_channels, cfg.refine_blocks, cfg.refine_noise)).double()
+            self.refiner = Refiner(RefinerConfig(cfg.refine_channels, cfg.refine_blocks, cfg.refine_noise,
+                                                  cfg.refine_sharpen)).double()
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         assert z.dim() == 2 and z.shape[1] == self.cfg.z_dim, z.shape
