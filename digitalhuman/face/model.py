@@ -2,7 +2,7 @@
 
 Faces are made by onnxruntime (``OnnxFace``): the generator is exported to an ONNX graph in memory
 when the model loads (about 0.4 s), and onnxruntime's CPU convolutions give the same bytes for any
-thread count and batch size, at about 7x the speed of PyTorch's float64 path for the 128 px level.
+thread count and batch size, at about 6x the speed of PyTorch's float64 path for the 128 px level.
 The graph is the one ``digitalhuman export onnx`` writes, so an engine running the exported file
 gets the same pixels.
 """
@@ -52,8 +52,9 @@ RUNTIMES = ("onnxruntime", "torch")
 
 
 class FaceModel:
-    """``runtime``: ``"onnxruntime"`` (what personas use) or ``"torch"`` (the ``Generator`` itself:
-    for training code; its float32 convolutions are not bit-stable across thread counts)."""
+    """``runtime``: ``"onnxruntime"`` (what personas use; the graph is built from ``generator`` here,
+    so later changes to ``self.g`` do not reach it) or ``"torch"`` (the ``Generator`` itself: for
+    training code; its float32 convolutions are not bit-stable across thread counts)."""
 
     def __init__(self, generator: Generator, gender_strength: float = 1.0, age_strength: float = 1.0,
                  age_map: AgeMap | None = None, age_shift: AgeShift | None = None, runtime: str = "onnxruntime"):
