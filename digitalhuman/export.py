@@ -127,7 +127,7 @@ def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, An
     from .fusion import SL_FACE
     from .pipeline import DEFAULT_PSI
 
-    model = FaceModel.load(entry.file, entry.sha256)
+    model = FaceModel.load(entry.file, entry.sha256, runtime="torch")  # its graph is built once, below
     g = model.g.eval()
     R, Z = g.cfg.out_resolution, g.cfg.z_dim
     data = face_generator_onnx(g, opset)

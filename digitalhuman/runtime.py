@@ -5,7 +5,7 @@ The base voice and the face generator run through onnxruntime. For the face this
 both fast and deterministic: onnxruntime's CPU convolutions give the same bytes for any thread count
 and batch size (measured on the shipped face generator: 1 and 2 threads, batches 1, 7 and 64, all
 the same bytes), where PyTorch's float32 convolutions round differently with the thread count and
-the batch (a few pixels one level off per face), and its float64 ones are 7x slower.
+the batch (a few pixels one level off per face), and its float64 ones are about 6x slower.
 """
 
 from __future__ import annotations

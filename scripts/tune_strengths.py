@@ -139,6 +139,7 @@ def refiner_sharpen(a) -> None:
 
     from digitalhuman.evaluate.face_persona_rows import laplacian_variance
     from digitalhuman.face.data import load_split
+    from digitalhuman.face.gan import to_pixels
     from digitalhuman.face.model import load_generator
     from digitalhuman.face.refine import Refiner
     from digitalhuman.face.train_refiner import make_pool
@@ -155,7 +156,7 @@ def refiner_sharpen(a) -> None:
         r = Refiner(dataclasses.replace(g.refiner.cfg, sharpen=amount)).double().eval()
         r.load_state_dict(g.refiner.state_dict())
         with torch.no_grad():
-            y = ((r(x).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            y = to_pixels(r(x))
         print(f"sharpen {amount:g}: detail ratio {laplacian_variance(y) / ref:.3f}", flush=True)
 
 

@@ -316,7 +316,7 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
     """
     import torch
 
-    from ..face.gan import present_cond, shift_code, truncate
+    from ..face.gan import present_cond, shift_code, to_pixels, truncate
     from ..face.model import OnnxFace, load_generator
 
     G, info = load_generator(path)
@@ -336,7 +336,7 @@ def generator_from_weights(path: str | Path, psi: float = 1.0, batch: int = 256,
             zt = torch.from_numpy(shift_code(zt.numpy(), np.asarray(age, np.float32), ashift))
         out = [net(zt[s : s + batch], c[s : s + batch]) for s in range(0, n, batch)]
         x = torch.cat(out) if out else torch.zeros(0, 3, G.cfg.out_resolution, G.cfg.out_resolution)
-        return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        return to_pixels(x)
 
     generate.resolution, generate.z_dim = G.cfg.out_resolution, G.cfg.z_dim
     generate.step = info["step"]  # training steps behind these weights, if recorded

@@ -159,6 +159,11 @@ def present_cond(female, age, race, gender_strength: float = 1.0, age_strength: 
     return c
 
 
+def to_pixels(x: torch.Tensor) -> np.ndarray:
+    """Generator images (B, 3, R, R) in [-1, 1] -> uint8 RGB (B, R, R, 3): ``round((clamp(x) + 1) * 127.5)``."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def make_cond(female: torch.Tensor, age: torch.Tensor, race: torch.Tensor) -> torch.Tensor:
     """``female`` (B,) in [0,1], ``age`` (B,) years, ``race`` (B,) int in 0..4 or (B,5) weights -> (B, 8)."""
     female = torch.as_tensor(female, dtype=torch.float32)

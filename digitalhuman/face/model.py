@@ -17,7 +17,7 @@ import torch
 
 from ..checkpoint import load_weights
 from .gan import (COND_DIM, RACES, AgeMap, AgeShift, FaceGANConfig, Generator, parse_age_map, parse_age_shift,
-                  present_cond, shift_code)
+                  present_cond, shift_code, to_pixels)
 
 
 def face_generator_onnx(g: Generator, opset: int | None = None) -> bytes:
@@ -113,7 +113,7 @@ class FaceModel:
         if self.age_shift is not None:
             z = torch.from_numpy(shift_code(z.numpy(), age_t.numpy(), self.age_shift))
         x = self.net(z, c)
-        return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        return to_pixels(x)
 
 
 def strengths_of(meta: dict, path: str | Path = "") -> tuple[float, float]:

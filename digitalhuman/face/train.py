@@ -27,7 +27,7 @@ from .. import distributed
 from ..checkpoint import load_training_checkpoint, save_training_checkpoint, save_weights
 from ..runs import latest_run_dir
 from .data import load_split
-from .gan import Discriminator, FaceGANConfig, Generator, make_cond
+from .gan import Discriminator, FaceGANConfig, Generator, make_cond, to_pixels
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def diff_augment(x: torch.Tensor, policy: tuple[str, ...], g: torch.Generator) -
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     from PIL import Image
 
-    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    x = to_pixels(images)
     n, h, w, _ = x.shape
     rows = (n + nrow - 1) // nrow
     grid = np.zeros((rows * h, nrow * w, 3), np.uint8)

@@ -137,8 +137,9 @@ def _t(imgs: np.ndarray) -> torch.Tensor:
 def _detail(x: torch.Tensor) -> float:
     """The evaluation's detail measure (``face_persona_rows.laplacian_variance``) of images in [-1, 1]."""
     from ..evaluate.face_persona_rows import laplacian_variance
+    from .gan import to_pixels
 
-    return laplacian_variance(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    return laplacian_variance(to_pixels(x))
 
 
 def _config_from_dict(d: dict) -> RefinerTrainConfig:
