@@ -141,22 +141,25 @@ def test_gender_accuracy_balanced_and_nan():
 
 
 # ------------------------------------------------------------------------------ checks and table
-def test_check_rows_pass_fail_and_goal():
-    fig = {"wer": 0.07, "dnsmos_ovrl_mean": 3.2, "same_persona_cos": 0.8, "diff_persona_cos": 0.6,
-           "diff_persona_above_0.9": 0.0, "gender_match": float("nan"), "rtf": 0.2, "deterministic": True}
+def test_check_rows_pass_fail_and_missing():
+    fig = {"wer": 0.04, "wer_minus_joe": 0.03, "dnsmos_ovrl_mean_female": 3.2, "same_persona_cos": 0.8,
+           "diff_persona_cos_male": 0.6, "gender_match": float("nan"), "ages_distinct_min": 7,
+           "time_vs_joe": 1.6, "deterministic": True}
     rows = {r["check"]: r for r in check_rows(fig)}
     assert len(rows) == len(CHECKS)
-    assert rows["wer"]["pass"] is True and rows["wer"]["meets_goal"] is False
-    assert rows["dnsmos_ovrl_mean"]["meets_goal"] is True
-    assert rows["same_persona_cos"]["pass"] is False
-    assert rows["gender_match"]["pass"] is None  # not measured
-    assert rows["deterministic"]["pass"] is True
+    assert rows["wer"]["pass"] is True and rows["wer_minus_joe"]["pass"] is False
+    assert rows["dnsmos_ovrl_mean_female"]["pass"] is True and rows["diff_persona_cos_male"]["pass"] is True
+    assert rows["same_persona_cos"]["pass"] is False and rows["time_vs_joe"]["pass"] is False
+    assert rows["gender_match"]["pass"] is None and rows["frechet_top16"]["pass"] is None  # not measured
+    assert rows["ages_distinct_min"]["pass"] is True and rows["deterministic"]["pass"] is True
     res = {"checks": list(rows.values()), "joe": {"wer": 0.02, "rtf": 0.1, "rtf_excl_load": 0.09},
            "real_holdout": {"gender_match": 0.95},
            "personas": {"n_personas": 2, "gender_counts": {"female": 1, "male": 1}, "lines_judged": 4,
-                        "dnsmos_ovrl_min": 3.0, "rtf_excl_load": 0.1}}
+                        "dnsmos_ovrl_min": 3.0, "rtf_excl_load": 0.1,
+                        "ages_distinct": [{"gender": "female", "distinct": 7}, {"gender": "male", "distinct": 6}]}}
     table = format_table(res)
-    assert "Whisper tiny.en WER" in table and "0.070" in table and "0.950" in table
+    assert "female 7, male 6" in table
+    assert "Whisper tiny.en WER" in table and "0.040" in table and "0.950" in table
 
 
 # ------------------------------------------------------------------------------ judges
@@ -228,7 +231,7 @@ def test_evaluate_voices_end_to_end_with_the_judges(tiny_weights, tmp_path):
     _fake_voice_folder(data)
     out = tmp_path / "eval.json"
     r = evaluate_voices(tiny_weights, n_personas=2, n_lines=2, data=data, out_json=out, wav_dir=tmp_path / "wavs",
-                        cache_dir=tmp_path / "cache", threads=1, progress=False)
+                        cache_dir=tmp_path / "cache", threads=1, progress=False, age_personas=3)
     assert json.loads(out.read_text()) == json.loads(json.dumps(r))
     p = r["personas"]
     assert p["n_personas"] == 2 and p["lines_judged"] == 4 and sum(p["gender_counts"].values()) == 2
@@ -236,6 +239,8 @@ def test_evaluate_voices_end_to_end_with_the_judges(tiny_weights, tmp_path):
     assert r["determinism"]["identical"] is True and p["deterministic"] is True
     assert r["joe"]["lines_judged"] == 4 and r["real_holdout"]["gender_judge"]["n"] == 8
     assert len(r["per_persona"]) == 2 and len(r["lines"]) == 4 and len(r["checks"]) == len(CHECKS)
+    assert 1 <= p["ages_distinct_min"] <= 7 and len(p["voice_age_personas"]) == 3
+    assert p["wer_minus_joe"] == pytest.approx(p["wer"] - r["joe"]["wer"]) and p["time_vs_joe"] > 0
     assert len(list((tmp_path / "wavs").glob("persona*.wav"))) == 4
     assert len(list((tmp_path / "wavs").glob("joe*.wav"))) == 4
     assert list((tmp_path / "cache").glob("voice_judge_clips_*.npz"))

@@ -56,7 +56,6 @@ under a minute. The judges are an optional extra: install them with ``scripts/in
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -109,14 +108,11 @@ def fit_voice_judges(data_dir: str | Path, cache_dir: str | Path | None, log=lam
     from scipy.stats import spearmanr
     from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
-    from ..voice.features import AGE_YEARS
-    from .voice_judges import fit_gender_judge, real_clips
+    from .voice_judges import clip_ages, fit_gender_judge, real_clips
     from .voice_metrics import gender_accuracy
 
     real, setup = real_clips(_LazyVoiceJudges(), data_dir, cache_dir, log)
-    with open(Path(data_dir) / "clips.csv", newline="") as f:
-        bucket = {r["file"]: r["age"] for r in csv.DictReader(f)}
-    age = np.array([AGE_YEARS.get(bucket.get(f, ""), np.nan) for f in real.files], np.float64)
+    age = clip_ages(data_dir, real.files)
     tr, ho = ~real.holdout, real.holdout
     with threadpool_limits(1):  # as in fit_age_judge
         gj = fit_gender_judge(real.emb[tr], real.log_f0[tr], real.female[tr])

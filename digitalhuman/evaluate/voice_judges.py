@@ -116,6 +116,18 @@ def fit_age_judge(emb: np.ndarray, log_f0: np.ndarray, age: np.ndarray, groups: 
     return AgeJudge(mean, std, r.coef_.astype(np.float64), float(r.intercept_), best)
 
 
+def clip_ages(data_dir: str | Path, files: Sequence[str]) -> np.ndarray:
+    """(N,) age in years of each clip's age bucket in ``clips.csv`` (``voice.features.AGE_YEARS``;
+    NaN where the bucket is missing)."""
+    import csv
+
+    from ..voice.features import AGE_YEARS
+
+    with open(Path(data_dir) / "clips.csv", newline="") as f:
+        bucket = {r["file"]: r["age"] for r in csv.DictReader(f)}
+    return np.array([AGE_YEARS.get(bucket.get(f, ""), np.nan) for f in files], np.float64)
+
+
 # ---------------------------------------------------------------------------- judges
 def judges_missing() -> list[str]:
     """Import names of the voice judges that are not installed (empty when all are)."""

@@ -27,6 +27,21 @@ figure                          what it is
                                 per line and averaged per persona (P(female) > 0.5). Its accuracy
                                 on the held-out speakers' clips is the ``real_holdout`` row.
 ``gender_match_voice2gender``   the same with voice2gender's P(female) (a second opinion)
+``diff_persona_cos_female``     ``diff_persona_cos`` over pairs of two women (``_male``: two men)
+``cos_to_joe_same_text``        cosine of each persona line to the bare base voice saying the same
+                                line: mean (``_max``: the highest)
+``frechet_top16``               Frechet distance between persona means and held-out real speaker
+                                means in the top 16 principal components of the training
+                                speakers' embeddings (``voice_space``), real vs real beside it
+``ages_distinct_min``           the first persona of each gender, constrained to it, at ages
+                                ``AGE_STEPS`` (10 ... 75) saying one line: distinct WAVs (of 7);
+                                the smaller of the two
+``voice_age_spearman``          ``AGE_PERSONAS`` more personas (seeds ``seed + 1000 ..``), one
+                                held-out line each: Spearman of judged voice age vs persona age.
+                                Judge: ridge regression on [resemblyzer embedding, log F0] of the
+                                Common Voice training speakers' clips (``fit_age_judge``)
+``wer_minus_joe``, ``time_vs_joe``  persona WER minus bare joe's on the same lines; persona time per
+                                second of audio over joe's (both without model load)
 ``rtf``                         wall time of the batch run, *including* ``from_pretrained`` (the
                                 Piper voice reloaded; Python imports done before) and face
                                 generation when a face model is shipped, over the audio
@@ -61,7 +76,9 @@ import numpy as np
 
 from ..eval_lines import EVAL_LINES
 from .common import DEFAULT_VOICE_DATA, jsonable, unit_rows
-from .voice_judges import GENDER_C, INSTALL_HINT, VoiceJudges, fit_gender_judge, judges_missing, log_f0, real_clips
+from .fusion_figures import spearman
+from .voice_judges import (GENDER_C, INSTALL_HINT, VoiceJudges, clip_ages, fit_age_judge, fit_gender_judge,
+                           judges_missing, log_f0, real_clips)
 from .voice_metrics import SAME_SPEAKER, line_quality, assign_lines, check_rows, gender_accuracy, similarity_stats, word_errors
 
 
@@ -101,6 +118,27 @@ def render_joe(texts: Sequence[str]):
     t_load = time.perf_counter() - t0
     out = [base.synthesize(t, rng=joe_rng(t)) for t in texts]
     return out, t_load, time.perf_counter() - t0
+
+
+AGE_STEPS = (10.0, 14.0, 20.0, 30.0, 45.0, 60.0, 75.0)  # "one persona at seven ages: seven voices"
+AGE_PERSONAS = 48  # random personas whose judged voice age is compared with their age
+
+
+def age_steps(pipe, seed: int, gender: str, text: str) -> dict:
+    """Persona ``seed`` constrained to ``gender`` at each age of ``AGE_STEPS`` saying ``text``: how
+    many different WAVs (sha256) the seven ages give."""
+    hashes = [hashlib.sha256(pipe(seed, gender=gender, age=a, lines=[text], face=False).lines[0].wav_bytes()).hexdigest()
+              for a in AGE_STEPS]
+    return {"seed": seed, "gender": gender, "ages": list(AGE_STEPS), "distinct": len(set(hashes)), "text": text}
+
+
+def render_age_personas(pipe, seed: int, n: int = AGE_PERSONAS):
+    """Personas ``seed + 1000 .. + n - 1`` (traits as sampled), one held-out line each -> [(age, female, line)]."""
+    out = []
+    for k in range(n):
+        p = pipe(seed + 1000 + k, lines=[EVAL_LINES[k % len(EVAL_LINES)]], face=False)
+        out.append((float(p.traits["age"]), p.traits["gender"] == "female", p.lines[0]))
+    return out
 
 
 _DETERMINISM_SCRIPT = """
@@ -158,6 +196,7 @@ def evaluate_voices(
     threads: int = 0,
     determinism: bool = True,
     progress: bool = True,
+    age_personas: int = AGE_PERSONAS,
 ) -> dict:
     """Judge the voices of ``n_personas`` personas x ``n_lines`` held-out lines; returns (and writes) a dict.
 
@@ -190,6 +229,17 @@ def evaluate_voices(
     joe_audio_s = sum(sp.duration for sp in joe)
     secs["render_joe"] = joe_total
 
+    log(f"one persona of each gender at ages {', '.join(f'{a:g}' for a in AGE_STEPS)}; "
+        f"{age_personas} more personas for the voice age rho")
+    t = time.perf_counter()
+    from ..pipeline import PersonaPipeline
+
+    apipe = PersonaPipeline.from_pretrained(weights, face=False)
+    first = {g: next((p for p in personas if p.traits["gender"] == g), None) for g in ("female", "male")}
+    steps = [age_steps(apipe, p.seed if p is not None else seed, g, lines[0][0]) for g, p in first.items()]
+    age_lines = render_age_personas(apipe, seed, age_personas)
+    secs["render_ages"] = time.perf_counter() - t
+
     if wav_dir is not None:
         wd = Path(wav_dir)
         wd.mkdir(parents=True, exist_ok=True)
@@ -219,7 +269,13 @@ def evaluate_voices(
     real, real_setup = real_clips(judges, data, cache_dir, log)
     tr, ho = ~real.holdout, real.holdout
     gj = fit_gender_judge(real.emb[tr], real.log_f0[tr], real.female[tr])
+    aj = fit_age_judge(real.emb[tr], real.log_f0[tr], clip_ages(data, real.files)[tr], real.speaker[tr])
     secs["real_speakers"] = time.perf_counter() - t
+    t = time.perf_counter()
+    a_emb = np.stack([judges.embed(ln.audio, ln.sample_rate) for _, _, ln in age_lines])
+    a_judged = aj.years(a_emb, np.array([log_f0(ln.audio, ln.sample_rate) for _, _, ln in age_lines]))
+    a_age = np.array([a for a, _, _ in age_lines])
+    secs["judge_ages"] = time.perf_counter() - t
 
     # ---------------------------------------------------------------- persona figures
     P, L = n_personas, n_lines
@@ -236,8 +292,18 @@ def evaluate_voices(
     joe_emb = {i: r["emb"] for r, i in zip(j_rows, used)}
     cos_joe = np.array([float(unit_rows(r["emb"]) @ unit_rows(joe_emb[i])) for r, i in zip(p_rows, idx.ravel())])
 
+    by_gender_cos = {g: similarity_stats(p_emb[np.repeat(genders, L) == g], np.repeat(seeds, L)[np.repeat(genders, L) == g])
+                     ["diff_persona_cos"] for g in ("female", "male")}
     rtf = t_batch / audio_s
     persona_fig = {
+        "diff_persona_cos_female": by_gender_cos["female"],
+        "diff_persona_cos_male": by_gender_cos["male"],
+        "ages_distinct_min": min(x["distinct"] for x in steps),
+        "ages_distinct": steps,
+        "voice_age_spearman": spearman(a_judged, a_age)["rho"],
+        "voice_age_spearman_adults": spearman(a_judged[a_age >= 16], a_age[a_age >= 16])["rho"],
+        "voice_age_personas": [{"seed": seed + 1000 + k, "age": float(a), "female": bool(f), "judged_age": float(j)}
+                               for k, ((a, f, _), j) in enumerate(zip(age_lines, a_judged))],
         **line_quality(p_rows),
         **sim,
         "gender_match": gender_accuracy(pf_lr, want_f)["accuracy"],
@@ -286,6 +352,10 @@ def evaluate_voices(
                "f0_hz_measured": float(np.exp(np.nanmedian([r["log_f0"] for r in j_rows]))),
                "rtf": joe_total / joe_audio_s, "rtf_excl_load": (joe_total - joe_load) / joe_audio_s,
                "seconds_load": joe_load}
+    persona_fig["wer_minus_joe"] = persona_fig["wer"] - joe_fig["wer"]
+    persona_fig["time_vs_joe"] = persona_fig["rtf_excl_load"] / joe_fig["rtf_excl_load"]
+    for g, d in persona_fig["dnsmos_ovrl_by_gender"].items():
+        persona_fig[f"dnsmos_ovrl_mean_{g}"] = d["mean"]
     r_sim = similarity_stats(real.emb[ho], real.speaker[ho], real.female[ho])
     real_fig = {
         **{k: r_sim[k] for k in ("same_persona_cos", "diff_persona_cos", "diff_persona_above_0.9",
@@ -296,6 +366,9 @@ def evaluate_voices(
         "n_clips": int(ho.sum()),
     }
     real_fig["gender_match"] = real_fig["gender_judge"]["accuracy"]
+    for g, fem in (("female", 1), ("male", 0)):
+        k = ho & (real.female == fem)
+        real_fig[f"diff_persona_cos_{g}"] = similarity_stats(real.emb[k], real.speaker[k])["diff_persona_cos"]
 
     # ---------------------------------------------------------------- determinism
     det = {}
@@ -320,12 +393,14 @@ def evaluate_voices(
     secs["total"] = time.perf_counter() - t_all
     from .voice_space import speaker_space
 
+    space = speaker_space(p_emb, np.repeat(seeds, L), np.repeat(genders, L), real.emb, real.speaker, real.female,
+                          real.holdout)
+    persona_fig["frechet_top16"] = space["frechet_top16"]
     result = jsonable({
         "personas": persona_fig,
         "joe": joe_fig,
         "real_holdout": real_fig,
-        "speaker_space": speaker_space(p_emb, np.repeat(seeds, L), np.repeat(genders, L), real.emb, real.speaker,
-                                       real.female, real.holdout),
+        "speaker_space": space,
         "checks": check_rows(persona_fig),
         "determinism": det,
         "per_persona": per_persona,
@@ -360,25 +435,32 @@ def _fmt(v, nd=3) -> str:
     return str(v)
 
 
+def _ages(p: dict) -> str:
+    return ", ".join(f"{x['gender']} {x['distinct']}" for x in p.get("ages_distinct", [])) or "-"
+
+
 def format_table(res: dict) -> str:
     """The acceptance checks, with the bare base voice and held-out real speakers as references."""
     joe, real = res.get("joe", {}), res.get("real_holdout", {})
-    ref = {"wer": joe.get("wer"), "dnsmos_ovrl_mean": joe.get("dnsmos_ovrl_mean"),
-           "same_persona_cos": joe.get("same_persona_cos"), "rtf": joe.get("rtf")}
-    real_ref = {"same_persona_cos": real.get("same_persona_cos"), "diff_persona_cos": real.get("diff_persona_cos"),
-                "diff_persona_above_0.9": real.get("diff_persona_above_0.9"), "gender_match": real.get("gender_match")}
-    out = [f"{'check':<28} {'personas':>9} {'bar':>8} {'goal':>6} {'pass':>5}   {'joe':>7} {'real':>7}"]
+    ref = {"wer": joe.get("wer"), "dnsmos_ovrl_min": joe.get("dnsmos_ovrl_min"),
+           "same_persona_cos": joe.get("same_persona_cos")}
+    real_ref = {"same_persona_cos": real.get("same_persona_cos"), "diff_persona_cos_female":
+                real.get("diff_persona_cos_female"), "diff_persona_cos_male": real.get("diff_persona_cos_male"),
+                "gender_match": real.get("gender_match"),
+                "frechet_top16": res.get("speaker_space", {}).get("frechet_top16_real_vs_real")}
+    out = [f"{'check':<28} {'personas':>9} {'bar':>8} {'pass':>5}   {'joe':>7} {'real':>7}"]
     for c in res["checks"]:
         bar = f"{c['op']}{_fmt(c['bar'], 2)}" if c["op"] != "==" else "same"
-        out.append(f"{c['label']:<28} {_fmt(c['value']):>9} {bar:>8} {_fmt(c['goal'], 2):>6} "
-                   f"{_fmt(c['pass']):>5}   {_fmt(ref.get(c['check'])):>7} {_fmt(real_ref.get(c['check'])):>7}")
+        out.append(f"{c['label']:<28} {_fmt(c['value']):>9} {bar:>8} {_fmt(c['pass']):>5}   "
+                   f"{_fmt(ref.get(c['check'])):>7} {_fmt(real_ref.get(c['check'])):>7}")
     p = res["personas"]
     out.append(f"(personas: {p['n_personas']} = {p['gender_counts']}, {p['lines_judged']} lines; "
                f"voice2gender agreement {_fmt(p.get('gender_match_voice2gender'))}, real held-out "
                f"{_fmt(real.get('voice2gender', {}).get('accuracy'))}; DNSMOS min {_fmt(p['dnsmos_ovrl_min'])}; "
                f"RTF without load {_fmt(p['rtf_excl_load'])} vs joe {_fmt(joe.get('rtf_excl_load'))}; "
-               f"cosine to joe, same text {_fmt(p.get('cos_to_joe_same_text'))}; "
-               f"F0 error median {_fmt(p.get('f0_error_st_median'), 2)} st)")
+               f"F0 error median {_fmt(p.get('f0_error_st_median'), 2)} st; DNSMOS joe "
+               f"{_fmt(joe.get('dnsmos_ovrl_mean'))}; voice age rho adults only "
+               f"{_fmt(p.get('voice_age_spearman_adults'))}; distinct voices at 7 ages {_ages(p)})")
     sp = res.get("speaker_space")
     if sp:
         g, r = sp["same_gender_cos"]["generated"], sp["same_gender_cos"]["real_holdout"]
@@ -412,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=None, help="cache real clips' embeddings here (and read voice_features.npz)")
     ap.add_argument("--threads", type=int, default=0, help="torch and Whisper threads (0 = defaults)")
     ap.add_argument("--no-determinism", action="store_true", help="skip the two-process check")
+    ap.add_argument("--age-personas", type=int, default=AGE_PERSONAS,
+                    help=f"personas for the judged voice age rho (default {AGE_PERSONAS})")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     from .common import prepare, run_and_report
@@ -421,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     return run_and_report(lambda: evaluate_voices(a.weights, a.personas, a.lines, a.data, a.seed, a.out_json,
                                                   a.wav_dir, a.cache_dir, a.threads, not a.no_determinism,
-                                                  not a.quiet), format_table, a.out_json)
+                                                  not a.quiet, a.age_personas), format_table, a.out_json)
 
 if __name__ == "__main__":
     sys.exit(main())
