@@ -37,3 +37,21 @@ def test_yin_finds_a_known_pitch():
 def test_short_signal():
     f0, ap = dsp.yin(np.zeros(10, np.float32), 22050)
     assert f0.shape == ap.shape == (1,)
+
+def test_psola_grain_is_two_output_periods_when_pitch_goes_up():
+    """Raising pitch, a grain spans two output periods, not two analysis periods: a click half-way
+    between marks lies outside every grain at x2.25 (women's voices from the base voice) and inside
+    them at x0.8."""
+    from digitalhuman.voice.dsp import psola
+
+    p, n = 200, 40
+    marks = 1000.0 + p * np.arange(n)
+    x = np.zeros(1000 + p * (n + 2))
+    x[(marks + 0.5 * p).astype(int)] = 1.0
+    periods, voiced = np.full(n, float(p)), np.ones(n, bool)
+    up = psola(x, marks, periods, voiced, np.full(n, 2.25))
+    down = psola(x, marks, periods, voiced, np.full(n, 0.8))
+    assert np.abs(up).max() == 0.0
+    assert np.abs(down).max() > 0.05
+    unvoiced = psola(x, marks, periods, np.zeros(n, bool), np.full(n, 2.25))
+    assert np.abs(unvoiced).max() > 0.05  # unvoiced marks keep analysis-length grains

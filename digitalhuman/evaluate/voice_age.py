@@ -8,11 +8,15 @@ years (``voice.features.AGE_YEARS``: teens = 16, twenties = 25, ...). ``evaluate
 the same figure (``voice_to_face_age_spearman``) next to the judged face gender.
 
   digitalhuman evaluate voice_age [--weights DIR] [--data DIR] [--out-json voice_age.json]
+
+The persona side of voice age (one persona at seven ages; random personas for the judged voice age)
+is rendered here too (``age_steps``, ``render_age_personas``) and judged by ``evaluate voices``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -21,8 +25,32 @@ from typing import Sequence
 
 import numpy as np
 
+from ..eval_lines import EVAL_LINES
 from .common import DEFAULT_VOICE_DATA, jsonable
 from .fusion_figures import spearman
+
+
+# ---------------------------------------------------------------------------- persona rows of evaluate voices
+AGE_STEPS = (10.0, 14.0, 20.0, 30.0, 45.0, 60.0, 75.0)  # "one persona at seven ages: seven voices"
+AGE_PERSONAS = 48  # random personas whose judged voice age is compared with their age
+
+
+def age_steps(pipe, seed: int, gender: str, text: str) -> dict:
+    """Persona ``seed`` constrained to ``gender`` at each age of ``AGE_STEPS`` saying ``text``: how
+    many different WAVs (sha256) the seven ages give."""
+    hashes = [hashlib.sha256(pipe(seed, gender=gender, age=a, lines=[text], face=False).lines[0].wav_bytes()).hexdigest()
+              for a in AGE_STEPS]
+    return {"seed": seed, "gender": gender, "ages": list(AGE_STEPS), "distinct": len(set(hashes)), "text": text}
+
+
+def render_age_personas(pipe, seed: int, n: int = AGE_PERSONAS):
+    """Personas ``seed + 1000 .. + n - 1`` (traits as sampled), one held-out line each -> [(age, female, line)]."""
+    out = []
+    for k in range(n):
+        p = pipe(seed + 1000 + k, lines=[EVAL_LINES[k % len(EVAL_LINES)]], face=False)
+        out.append((float(p.traits["age"]), p.traits["gender"] == "female", p.lines[0]))
+    return out
+
 
 
 def age_agreement(inferred: Sequence[float], labelled: Sequence[float], female: Sequence[bool]) -> dict:

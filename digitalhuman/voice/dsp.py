@@ -144,8 +144,13 @@ def psola(x: np.ndarray, marks: np.ndarray, periods: np.ndarray, voiced: np.ndar
           pitch: np.ndarray, time_factor: float = 1.0) -> np.ndarray:
     """TD-PSOLA: output duration ``time_factor * len(x)``, voiced pitch multiplied by ``pitch`` (M,).
 
-    Each output mark takes the grain (Hann window, two local periods long) of the analysis mark
-    nearest in (scaled) time; grains are overlap-added and normalised by the summed windows.
+    Each output mark takes the grain (Hann window) of the analysis mark nearest in (scaled) time;
+    grains are overlap-added and normalised by the summed windows. A grain is two periods long: the
+    analysis period, or for a voiced mark whose pitch goes up the output period, so grains overlap
+    by half as in plain overlap-add. Grains of two analysis periods overlap ``2 * pitch`` deep, and
+    women's voices are the base voice raised by up to about 2.5: they cost DNSMOS 0.05 / 0.09 / 0.23
+    at 170 / 210 / 250 Hz (8 women, tuning seeds 40000+, lines no evaluation uses), with speaker
+    cosine 0.97-0.99 between the two.
     """
     n_out = int(round(len(x) * time_factor))
     y = np.zeros(n_out + 1)
@@ -159,7 +164,8 @@ def psola(x: np.ndarray, marks: np.ndarray, periods: np.ndarray, voiced: np.ndar
         while j + 1 < M and abs(marks[j + 1] - t_in) <= abs(marks[j] - t_in):
             j += 1
         p = periods[j]
-        half = int(min(round(p), 4000))
+        step = p / pitch[j] if voiced[j] else p
+        half = int(min(round(min(p, step) if voiced[j] else p), 4000))
         if half < 2:
             half = 2
         win = np.hanning(2 * half + 1)
@@ -169,7 +175,6 @@ def psola(x: np.ndarray, marks: np.ndarray, periods: np.ndarray, voiced: np.ndar
         a, b = max(0, o - half), min(n_out + 1, o + half + 1)
         y[a:b] += grain[a - (o - half) : b - (o - half)]
         wsum[a:b] += win[a - (o - half) : b - (o - half)]
-        step = p / pitch[j] if voiced[j] else p
         t_out += max(step, 1.0)
     wsum = np.where(wsum < 1e-3, 1.0, wsum)
     return (y / np.maximum(wsum, 0.5))[:n_out].astype(np.float32)
