@@ -38,6 +38,7 @@ def test_short_signal():
     f0, ap = dsp.yin(np.zeros(10, np.float32), 22050)
     assert f0.shape == ap.shape == (1,)
 
+
 def test_psola_grain_is_two_output_periods_when_pitch_goes_up():
     """Raising pitch, a grain spans two output periods, not two analysis periods: a click half-way
     between marks lies outside every grain at x2.25 (women's voices from the base voice) and inside

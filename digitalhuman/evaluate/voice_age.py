@@ -52,7 +52,6 @@ def render_age_personas(pipe, seed: int, n: int = AGE_PERSONAS):
     return out
 
 
-
 def age_agreement(inferred: Sequence[float], labelled: Sequence[float], female: Sequence[bool]) -> dict:
     """Inferred vs labelled ages: Spearman rho (all, and per gender), mean absolute error, and the
     mean inferred age per labelled age. NaN pairs are left out."""

@@ -38,8 +38,7 @@ def format_table(res: dict) -> str:
                f"{_fmt(real.get('voice2gender', {}).get('accuracy'))}; DNSMOS min {_fmt(p['dnsmos_ovrl_min'])}; "
                f"RTF without load {_fmt(p['rtf_excl_load'])} vs joe {_fmt(joe.get('rtf_excl_load'))}; "
                f"F0 error median {_fmt(p.get('f0_error_st_median'), 2)} st; DNSMOS joe "
-               f"{_fmt(joe.get('dnsmos_ovrl_mean'))}; voice age rho adults only "
-               f"{_fmt(p.get('voice_age_spearman_adults'))}; distinct voices at 7 ages {_ages(p)})")
+               f"{_fmt(joe.get('dnsmos_ovrl_mean'))}; distinct voices at 7 ages {_ages(p)})")
     sp = res.get("speaker_space")
     if sp:
         g, r = sp["same_gender_cos"]["generated"], sp["same_gender_cos"]["real_holdout"]

@@ -88,7 +88,7 @@ from .voice_metrics import SAME_SPEAKER, line_quality, assign_lines, check_rows,
 def render_personas(weights, seeds: Sequence[int], lines: Sequence[Sequence[str]]):
     """Cold batch: ``from_pretrained`` (base voice reloaded too) + every persona with its lines.
 
-    Returns ``(personas, seconds_load, seconds_total, faces_made)``.
+    Returns ``(personas, seconds_load, seconds_total, faces_made, pipeline)``.
     """
     from ..face import model as _face_model  # noqa: F401  (imports are not model load: done before timing)
     from ..pipeline import PersonaPipeline
@@ -100,7 +100,7 @@ def render_personas(weights, seeds: Sequence[int], lines: Sequence[Sequence[str]
     t_load = time.perf_counter() - t0
     face = pipe.face is not None
     personas = [pipe(int(s), lines=list(ls), face=face) for s, ls in zip(seeds, lines)]
-    return personas, t_load, time.perf_counter() - t0, face
+    return personas, t_load, time.perf_counter() - t0, face, pipe
 
 
 def joe_rng(text: str) -> np.random.Generator:
@@ -202,7 +202,7 @@ def evaluate_voices(
     used = sorted(set(idx.ravel().tolist()))
 
     log(f"rendering {n_personas} personas x {n_lines} lines (cold: model load included)")
-    personas, t_load, t_batch, faces = render_personas(weights, seeds, lines)
+    personas, t_load, t_batch, faces, pipe = render_personas(weights, seeds, lines)
     audio_s = sum(ln.duration_s for p in personas for ln in p.lines)
     secs["render_personas"] = t_batch
     log(f"bare base voice on {len(used)} lines")
@@ -213,12 +213,9 @@ def evaluate_voices(
     log(f"one persona of each gender at ages {', '.join(f'{a:g}' for a in AGE_STEPS)}; "
         f"{age_personas} more personas for the voice age rho")
     t = time.perf_counter()
-    from ..pipeline import PersonaPipeline
-
-    apipe = PersonaPipeline.from_pretrained(weights, face=False)
     first = {g: next((p for p in personas if p.traits["gender"] == g), None) for g in ("female", "male")}
-    steps = [age_steps(apipe, p.seed if p is not None else seed, g, lines[0][0]) for g, p in first.items()]
-    age_lines = render_age_personas(apipe, seed, age_personas)
+    steps = [age_steps(pipe, p.seed if p is not None else seed, g, lines[0][0]) for g, p in first.items()]
+    age_lines = render_age_personas(pipe, seed, age_personas)
     secs["render_ages"] = time.perf_counter() - t
 
     if wav_dir is not None:
@@ -269,12 +266,13 @@ def evaluate_voices(
     want_f = np.array([g == "female" for g in genders], int)
     pf_lr = np.nanmean(p_lr.reshape(P, L), 1)
     pf_v2g = np.nanmean(np.array([r["p_female_voice2gender"] for r in p_rows]).reshape(P, L), 1)
-    sim = similarity_stats(p_emb, np.repeat(seeds, L), np.repeat(genders, L), idx.ravel())
+    line_genders, line_seeds = np.repeat(genders, L), np.repeat(seeds, L)
+    sim = similarity_stats(p_emb, line_seeds, line_genders, idx.ravel())
     joe_emb = {i: r["emb"] for r, i in zip(j_rows, used)}
     cos_joe = np.array([float(unit_rows(r["emb"]) @ unit_rows(joe_emb[i])) for r, i in zip(p_rows, idx.ravel())])
 
-    by_gender_cos = {g: similarity_stats(p_emb[np.repeat(genders, L) == g], np.repeat(seeds, L)[np.repeat(genders, L) == g])
-                     ["diff_persona_cos"] for g in ("female", "male")}
+    by_gender_cos = {g: similarity_stats(p_emb[line_genders == g], line_seeds[line_genders == g])["diff_persona_cos"]
+                     for g in ("female", "male")}
     rtf = t_batch / audio_s
     persona_fig = {
         "diff_persona_cos_female": by_gender_cos["female"],
@@ -282,7 +280,6 @@ def evaluate_voices(
         "ages_distinct_min": min(x["distinct"] for x in steps),
         "ages_distinct": steps,
         "voice_age_spearman": spearman(a_judged, a_age)["rho"],
-        "voice_age_spearman_adults": spearman(a_judged[a_age >= 16], a_age[a_age >= 16])["rho"],
         "voice_age_personas": [{"seed": seed + 1000 + k, "age": float(a), "female": bool(f), "judged_age": float(j)}
                                for k, ((a, f, _), j) in enumerate(zip(age_lines, a_judged))],
         **line_quality(p_rows),
@@ -293,7 +290,7 @@ def evaluate_voices(
         "cos_to_joe_same_text": float(np.nanmean(cos_joe)),
         "cos_to_joe_same_text_max": float(np.nanmax(cos_joe)),
         "dnsmos_ovrl_by_gender": {g: {"mean": float(np.mean(d)), "min": float(np.min(d))} for g in ("female", "male")
-                                  if (d := [r["dnsmos_ovrl"] for r, pg in zip(p_rows, np.repeat(genders, L)) if pg == g])},
+                                  if (d := [r["dnsmos_ovrl"] for r, pg in zip(p_rows, line_genders) if pg == g])},
         "rtf": rtf,
         "rtf_excl_load": (t_batch - t_load) / audio_s,
         "seconds_load": t_load,
@@ -374,8 +371,7 @@ def evaluate_voices(
     secs["total"] = time.perf_counter() - t_all
     from .voice_space import speaker_space
 
-    space = speaker_space(p_emb, np.repeat(seeds, L), np.repeat(genders, L), real.emb, real.speaker, real.female,
-                          real.holdout)
+    space = speaker_space(p_emb, line_seeds, line_genders, real.emb, real.speaker, real.female, real.holdout)
     persona_fig["frechet_top16"] = space["frechet_top16"]
     result = jsonable({
         "personas": persona_fig,
