@@ -1,6 +1,7 @@
 """Faces v2 machinery: growing a generator, the age calibration map, age-balanced sampling and the
 judge-free parts of the persona rows (detail). Tiny models, milliseconds."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -158,3 +159,35 @@ def test_the_latent_age_shift_moves_codes_by_age_and_is_checked(tmp_path):
                  extra={"age_shift": json.dumps({**shift, "shift": [0.0, 99.0]})})
     with pytest.raises(CheckpointError, match="bad age_shift"):
         FaceModel.load(tmp_path / "bad.safetensors")
+
+
+def test_a_fresh_discriminator_warms_up_with_the_generator_held(tmp_path):
+    from PIL import Image
+
+    from digitalhuman.checkpoint import load_training_checkpoint
+    from digitalhuman.face.gan import Discriminator, Generator
+    from digitalhuman.face.train import FaceTrainConfig, train
+
+    data = tmp_path / "faces"
+    (data / "images").mkdir(parents=True)
+    rows = ["file,age,gender,race"]
+    rng = np.random.default_rng(1)
+    for i in range(16):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(data / "images" / f"{i}.png")
+        rows.append(f"{i}.png,{[5, 40][i % 2]},{i % 2},{i % 5}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    model = FaceGANConfig(resolution=16, z_dim=16, cond_embed=4, g_channels=4, d_channels=4, max_channels=8)
+    cfg = FaceTrainConfig(model=model, batch=4, steps=4, threads=1, log_every=1, sample_every=100, ckpt_every=100,
+                          d_warmup_until=3)
+    torch.manual_seed(cfg.seed)  # the trainer's own start: same seed, same initial G and D
+    g0, d0 = Generator(model).state_dict(), Discriminator(model).state_dict()
+    run = train(str(data), str(tmp_path / "runs"), cfg=dataclasses.replace(cfg, steps=3), progress=False)
+    st = load_training_checkpoint(run / "checkpoint.pt")
+    weights = [k for k in g0 if "running" not in k and "num_batches" not in k]  # BN statistics do move
+    assert all(torch.equal(st["G"][k], g0[k]) for k in weights)
+    assert not all(torch.equal(st["D"][k], d0[k]) for k in d0)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3] and all(r.get("d_warmup") for r in log)
+    run = train(str(data), str(tmp_path / "runs"), resume=True, cfg=cfg, progress=False)
+    st = load_training_checkpoint(run / "checkpoint.pt")
+    assert st["step"] == 4 and not all(torch.equal(st["G"][k], g0[k]) for k in weights)  # step 4 trains G

@@ -52,6 +52,7 @@ class FaceTrainConfig:
     augment: tuple[str, ...] = ("color", "translation")
     grow_from: str = ""  # a lower-resolution face_generator.safetensors the new run's G starts from
     age_balance: float = 0.0  # sample faces (and fake conditions) with weight count(age bin)^-age_balance
+    d_warmup_until: int = 0  # G is held (D steps only) until this step: a fresh D warming up on a trained G
 
 
 # ---------------------------------------------------------------- DiffAugment (Zhao et al. 2020)
@@ -323,7 +324,15 @@ def train(data_dir: str, out: str, resume: bool = False, cfg: FaceTrainConfig | 
         loss_d.backward()
         opt_d.step()
 
-        # G step
+        # G step (held while a fresh D warms up on a trained G)
+        if step < cfg.d_warmup_until:
+            step += 1
+            if bar:
+                bar.update(1)
+            if rank == 0 and step % cfg.log_every == 0:
+                log.write(json.dumps({"step": step, "loss_d": round(loss_d.item(), 4), "d_warmup": True}) + "\n")
+                log.flush()
+            continue
         z = torch.randn(per_rank, cfg.model.z_dim)
         c_fake = _sample_conds(per_rank, female, age, race, rng, p_face)
         fake = G_t(z, c_fake)
