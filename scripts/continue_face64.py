@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from digitalhuman.checkpoint import load_weights, save_weights  # noqa: E402
+from digitalhuman.checkpoint import load_weights  # noqa: E402
 from digitalhuman.face.gan import Discriminator, FaceGANConfig, Generator  # noqa: E402
-from digitalhuman.face.train import RESUME_KIND, FaceTrainConfig, train  # noqa: E402
+from digitalhuman.face.train import FaceTrainConfig, save_resume, train  # noqa: E402
 
 SHIPPED = ROOT / "digitalhuman" / "weights" / "face_generator.safetensors"
 SHIPPED_STEP, SHIPPED_SECONDS = 5583, 10800  # the card's steps and 3.0 wall hours
@@ -41,9 +41,8 @@ def start_point(out: Path) -> Path:
     torch.manual_seed(CONFIG.seed)
     d = Discriminator(CONFIG.model)
     path = out / "shipped-64px-start.safetensors"
-    packed = {f"G_ema.{k}": v for k, v in g.state_dict().items()} | {f"D.{k}": v for k, v in d.state_dict().items()}
-    save_weights(path, packed, kind=RESUME_KIND, config=dataclasses.asdict(CONFIG), half=False,
-                 extra={"step": str(SHIPPED_STEP), "train_seconds": str(SHIPPED_SECONDS), "run": "shipped"})
+    save_resume(path, g.state_dict(), d.state_dict(), dataclasses.asdict(CONFIG), SHIPPED_STEP, SHIPPED_SECONDS,
+                "shipped", half=False)
     return path
 
 

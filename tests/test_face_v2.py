@@ -99,20 +99,25 @@ def test_detail_row_tells_sharp_from_blurred():
     assert row["native_resolution"] == 64 and row["ratio"] < 1.0
 
 
-def test_a_packed_run_resumes_in_a_new_run(tmp_path):
+def _noise_faces(folder, n: int, ages: list[int], seed: int):
+    """A labelled face folder of ``n`` 16 px noise images, ages cycling through ``ages``."""
     from PIL import Image
 
+    (folder / "images").mkdir(parents=True)
+    rows = ["file,age,gender,race"]
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / "images" / f"{i}.png")
+        rows.append(f"{i}.png,{ages[i % len(ages)]},{i % 2},{i % 5}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_a_packed_run_resumes_in_a_new_run(tmp_path):
     from digitalhuman.checkpoint import load_weights
     from digitalhuman.face.train import FaceTrainConfig, pack_resume, train
 
-    data = tmp_path / "faces"
-    (data / "images").mkdir(parents=True)
-    rows = ["file,age,gender,race"]
-    rng = np.random.default_rng(0)
-    for i in range(24):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(data / "images" / f"{i}.png")
-        rows.append(f"{i}.png,{[3, 30, 80][i % 3]},{i % 2},{i % 5}")
-    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    data = _noise_faces(tmp_path / "faces", 24, [3, 30, 80], seed=0)
     model = FaceGANConfig(resolution=16, z_dim=16, cond_embed=4, g_channels=4, d_channels=4, max_channels=8)
     cfg = FaceTrainConfig(model=model, batch=4, steps=3, threads=1, log_every=1, sample_every=100, ckpt_every=100,
                           age_balance=0.5)
@@ -162,20 +167,11 @@ def test_the_latent_age_shift_moves_codes_by_age_and_is_checked(tmp_path):
 
 
 def test_a_fresh_discriminator_warms_up_with_the_generator_held(tmp_path):
-    from PIL import Image
-
     from digitalhuman.checkpoint import load_training_checkpoint
     from digitalhuman.face.gan import Discriminator, Generator
     from digitalhuman.face.train import FaceTrainConfig, train
 
-    data = tmp_path / "faces"
-    (data / "images").mkdir(parents=True)
-    rows = ["file,age,gender,race"]
-    rng = np.random.default_rng(1)
-    for i in range(16):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(data / "images" / f"{i}.png")
-        rows.append(f"{i}.png,{[5, 40][i % 2]},{i % 2},{i % 5}")
-    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    data = _noise_faces(tmp_path / "faces", 16, [5, 40], seed=1)
     model = FaceGANConfig(resolution=16, z_dim=16, cond_embed=4, g_channels=4, d_channels=4, max_channels=8)
     cfg = FaceTrainConfig(model=model, batch=4, steps=4, threads=1, log_every=1, sample_every=100, ckpt_every=100,
                           d_warmup_until=3)

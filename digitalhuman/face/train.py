@@ -185,10 +185,16 @@ def pack_resume(run: str | Path, out: str | Path) -> str:
         lines = [json.loads(x) for x in resumes.read_text().splitlines() if x.strip()]
         if lines and "age_balance" in lines[-1]:
             cfg["age_balance"] = float(lines[-1]["age_balance"])
-    tensors = {f"G_ema.{k}": v for k, v in st["G_ema"].items()} | {f"D.{k}": v for k, v in st["D"].items()}
-    return save_weights(out, tensors, kind=RESUME_KIND, config=cfg, half=True,
-                        extra={"step": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}",
-                               "run": run.name})
+    return save_resume(out, st["G_ema"], st["D"], cfg, int(st["step"]), float(st["train_seconds"]), run.name)
+
+
+def save_resume(out: str | Path, g_state: dict, d_state: dict, config: dict, step: int, train_seconds: float,
+                run: str, half: bool = True) -> str:
+    """Write a resume point (``_unpack_resume`` reads it): G (as its EMA) and D with the run's config
+    (``FaceTrainConfig`` as a dict), step and training seconds; returns the file's sha256."""
+    tensors = {f"G_ema.{k}": v for k, v in g_state.items()} | {f"D.{k}": v for k, v in d_state.items()}
+    return save_weights(out, tensors, kind=RESUME_KIND, config=config, half=half,
+                        extra={"step": str(int(step)), "train_seconds": f"{float(train_seconds):.0f}", "run": run})
 
 
 def _unpack_resume(path: str | Path) -> tuple[FaceTrainConfig, dict, dict, int, float]:
