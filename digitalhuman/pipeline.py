@@ -26,7 +26,7 @@ from .weights_card import CARD_FILE, ModelEntry, read_card, weights_folder
 if TYPE_CHECKING:
     from .voice.stream import SpeechChunk
 
-DEFAULT_PSI = 0.8  # face truncation: 1 = full diversity, lower = more typical faces
+DEFAULT_PSI = 0.9  # face truncation: 1 = full diversity, lower = more typical faces (0.8 before 0.5.0)
 AGE_RANGE = (0, 100)  # years a persona may be asked for (``age=``) or aged to (``aged``)
 
 

@@ -40,10 +40,11 @@ def args_face_data() -> Path:
     return DEFAULT_FACE_DATA
 
 
-def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_file: Path | None = None) -> dict:
+def face_run_generator(run: Path):
+    """A face run's ``(config, model config, checkpoint state, EMA generator with BN recalibrated)``."""
     from digitalhuman.face.data import load_split
     from digitalhuman.face.gan import FaceGANConfig, Generator
-    from digitalhuman.face.train import export_generator, recalibrate_bn
+    from digitalhuman.face.train import recalibrate_bn
 
     cfg = json.loads((run / "config.json").read_text())
     st = load_training_checkpoint(run / "checkpoint.pt")
@@ -51,7 +52,13 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
     g = Generator(mcfg)
     g.load_state_dict(st["G_ema"])
     _, female, age, race, _ = load_split(args_face_data(), mcfg.resolution, "train", "/work/cache")
-    g = recalibrate_bn(g, female, age, race)
+    return cfg, mcfg, st, recalibrate_bn(g, female, age, race)
+
+
+def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_file: Path | None = None) -> dict:
+    from digitalhuman.face.train import export_generator
+
+    cfg, mcfg, st, g = face_run_generator(run)
     hours = float(st["train_seconds"]) / 3600
     extra = {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}",
              "gender_strength": f"{gender_strength:g}", "age_strength": f"{age_strength:g}"}
@@ -73,6 +80,32 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
     if age_map is not None:
         out["age_map"] = age_map
     return out
+
+
+def continue_face(path: Path, run: Path, card: dict) -> dict:
+    """Rewrite the face generator's file with the 64 px generator of a continuation run
+    (``scripts/continue_face64.py``: EMA weights, BN recalibrated); its refiner, strengths, age shift
+    and sharpening are kept. Returns the card's face entry updated to match."""
+    from digitalhuman.checkpoint import save_weights
+    from digitalhuman.face.gan import FaceGANConfig
+
+    tensors, config, meta = load_weights(path, kind="face_generator")
+    rcfg, _, st, g = face_run_generator(run)
+    step, seconds = int(st["step"]), float(st["train_seconds"])
+    tensors = {k: v for k, v in tensors.items() if k.startswith("refiner.")} | g.state_dict()
+    extra = _extra(meta) | {"steps": str(step), "train_seconds": f"{seconds:.0f}"}
+    save_weights(path, tensors, kind="face_generator", config=FaceGANConfig(**config), half=True, extra=extra)
+    old_steps = card["steps"]
+    return card | {
+        "id": card["id"].replace(f"-s{old_steps}", f"-s{step}"), "steps": step,
+        "wall_hours_2_cpu_cores": round(seconds / 3600, 2),
+        "architecture": card["architecture"].replace(
+            "DiffAugment (color, translation), x-flip",
+            f"DiffAugment (color, translation; not in the continuation past step {old_steps}, see continued), x-flip"),
+        "continued": f"steps {old_steps}-{step} by scripts/continue_face64.py (run {run.name}): the shipped EMA "
+                     f"generator with a fresh discriminator trained alone for {rcfg.get('d_warmup_until', 0) - old_steps} "
+                     f"steps, then lr_g {rcfg['lr_g']:g}, lr_d {rcfg['lr_d']:g}, no DiffAugment, age balance "
+                     f"{rcfg.get('age_balance', 0):g}; refiner, age strength, age shift and sharpening kept from step {old_steps}"}
 
 
 def _extra(meta: dict) -> dict:
@@ -168,8 +201,11 @@ def main() -> None:
     ap.add_argument("--attributes", type=Path)
     ap.add_argument("--renderer", type=Path, help="voice_render.safetensors (computed if absent)")
     ap.add_argument("--face-eval", type=Path)
-    ap.add_argument("--gender-strength", type=float, default=1.0,
-                    help="stored in the face weights: the generator is conditioned on 0.5 + s * (female - 0.5)")
+    ap.add_argument("--gender-strength", type=float, default=None,
+                    help="stored in the face weights: the generator is conditioned on 0.5 + s * (female - 0.5) "
+                         "(default 1 with --face-run; with --face-continued the shipped one is kept)")
+    ap.add_argument("--face-continued", type=Path,
+                    help="a continue_face64.py run folder: its generator replaces the shipped 64 px generator")
     ap.add_argument("--face-age-strength", type=float, default=1.0,
                     help="stored in the face weights: the age code moves k times as far from the centre's")
     ap.add_argument("--face-age-map", type=Path,
@@ -195,7 +231,16 @@ def main() -> None:
     for m in models.values():
         m.pop("sha256", None)
     if args.face_run:
-        models["face"] = ship_face(args.face_run, args.gender_strength, args.face_age_strength, args.face_age_map)
+        gs = 1.0 if args.gender_strength is None else args.gender_strength
+        models["face"] = ship_face(args.face_run, gs, args.face_age_strength, args.face_age_map)
+    if args.face_continued:
+        models["face"] = continue_face(W / "face_generator.safetensors", args.face_continued, models["face"])
+        if args.gender_strength is not None:
+            from digitalhuman.face.gan import FaceGANConfig
+
+            _rewrite_meta(W / "face_generator.safetensors", "face_generator", lambda c: FaceGANConfig(**c), True,
+                          gender_strength=f"{args.gender_strength:g}")
+            models["face"]["gender_strength"] = args.gender_strength
     if args.face_age_shift:
         models["face"]["age_shift"] = set_face_age_shift(W / "face_generator.safetensors", args.face_age_shift)
     if args.face_refiner:

@@ -6,8 +6,10 @@ the settings of the run shipped in 0.4.0 (r5, 2026-11-28), then ship it with
         [--data ../shared/data/utkface128] [--cache DIR] [--face-weights digitalhuman/weights/face_generator.safetensors]
 
 Calling it again on the same ``--run`` resumes from its ``checkpoint.pt``. The pool of generated
-64 px faces (12,000, seed 1234, the pipeline's psi) is drawn once into ``RUN/pool.npy``; it is made
-by the 64 px generator alone (``make_pool`` leaves out a refiner already in the weights).
+64 px faces (12,000, seed 1234, psi 0.8) is drawn once into ``RUN/pool.npy``; it is made by the 64 px
+generator alone (``make_pool`` leaves out a refiner already in the weights). r5's pool came from the
+0.4.x generator (step 5,583); since 0.5.0 the shipped generator is a continuation of it and the refiner
+was kept, not retrained.
 
 What the other settings gave (200-400 steps each, detail ratio of 200 faces vs 200 hold-out faces):
 L1 weight 1 with adversarial weight 0.05, detail fell to 0.20 (L1 blurs); L1 weight 0.1 without
@@ -31,6 +33,7 @@ from digitalhuman.face.data import DEFAULT_FACE_DATA, load_split  # noqa: E402
 from digitalhuman.face.refine import RefinerConfig  # noqa: E402
 from digitalhuman.face.train_refiner import RefinerTrainConfig, make_pool, train_refiner  # noqa: E402
 
+POOL_PSI = 0.8  # the pipeline's truncation when r5 was trained (0.9 since 0.5.0); its pool is rebuilt with it
 SHIPPED = RefinerTrainConfig(model=RefinerConfig(channels=24, blocks=4), w_adv=0.3, w_l1=0.1, w_energy=0.2,
                              r1_gamma=0.1, lr_d=4e-4)
 
@@ -54,7 +57,7 @@ def main() -> None:
     args.run.mkdir(parents=True, exist_ok=True)
     pool_file = args.run / "pool.npy"
     if not pool_file.is_file():
-        pool = make_pool(args.face_weights, SHIPPED.pool, age, 1234)
+        pool = make_pool(args.face_weights, SHIPPED.pool, age, 1234, psi=POOL_PSI)
         tmp = args.run / ".pool.tmp.npy"
         np.save(tmp, pool)
         tmp.replace(pool_file)

@@ -15,12 +15,12 @@ from PIL import Image
 from digitalhuman.export import export_onnx
 from digitalhuman.export_readme import LIPSYNC_MAP_FILE, REFERENCE_SCRIPT, VISEME_MAP_FILE
 from digitalhuman.lipsync import mapping_doc
-from digitalhuman.pipeline import PersonaPipeline
+from digitalhuman.pipeline import DEFAULT_PSI, PersonaPipeline
 from digitalhuman.voice.visemes import PHONEME_TO_VISEME
 from tests.conftest import TINY_FACE_REFINED, TINY_FACE_SKIP, make_tiny_weights
 
 SEEDS = (0, 7, 42, 2**64 - 1)
-STRENGTHS = {"gender_strength": "1.5", "age_strength": "1.5"}  # as the shipped face weights carry them
+STRENGTHS = {"gender_strength": "1.5", "age_strength": "1.5"}  # as the shipped face weights carry them (0.5.0)
 
 
 def _block(folder):
@@ -81,7 +81,7 @@ def test_readme_states_every_number(exported):
     text = (out / "README.txt").read_text()
     assert face["age_strength"] == 1.5 and face["gender_strength"] == 1.5
     for needle in ("age_strength", "age_center_years", f"{face['age_center_years']:g} years", "clamp(c + 1.5",
-                   "0.5 + 1.5 * (f - 0.5)", "latent[4:132] * 0.8", REFERENCE_SCRIPT, "rendered by digitalhuman"):
+                   "0.5 + 1.5 * (f - 0.5)", f"latent[4:132] * {DEFAULT_PSI:g}", REFERENCE_SCRIPT, "rendered by digitalhuman"):
         assert needle in text, needle
 
 

@@ -41,10 +41,10 @@ FILES = ("face.png", "voice_00.wav", "voice_01.wav")
 
 # sha256 with the tiny weights; update together with the package version (see the docstring)
 TINY_GOLDENS = {
-    "7/face.png": "13d23e1a379dfcf4b196d2c5a4014a1b22622f5f3c2ce0461446b007f400a5fb",
+    "7/face.png": "b235da613cc3502b81b3d582c8a0dd28072b45842e0268748ac7038b407d3f39",
     "7/voice_00.wav": "3dbb47b31cc06b2eb716d76cde19eda17792ef0a0367216356c16928a24e45a0",
     "7/voice_01.wav": "8aa69bdd31061860fe3262389cde3331c705e36059e40e44f68344faf63e874a",
-    "42/face.png": "8b65d437b96c73c15f2388f5ca57bcdc569d7e81a591f38191121d5d96620508",
+    "42/face.png": "dc1a55d9997bf8cafa192a48f42604d7eda4f1f355222adb0dee636fc16d34d0",
     "42/voice_00.wav": "d31b07d367835e24a3d66f6a6857c7b5ccb48a7161b33d1cde7d878ee99afea0",
     "42/voice_01.wav": "7c9230204986db5d0e7ca951adbd64d529bb866ed38a303f7abbb7ea4e2bcba4",
 }

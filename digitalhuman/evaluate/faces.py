@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", default=None, help="face folder whose train split is searched for copies (default: --real)")
     ap.add_argument("--n", type=int, default=500, help="generated faces (default 500)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--psi", type=float, default=None, help="truncation (1 = none; default: the pipeline's, 0.8)")
+    ap.add_argument("--psi", type=float, default=None, help="truncation (1 = none; default: the pipeline's, digitalhuman.pipeline.DEFAULT_PSI)")
     ap.add_argument("--gender-strength", type=float, default=None,
                     help="present the requested gender with this strength (default: the weights' own, as the pipeline)")
     ap.add_argument("--age-strength", type=float, default=None,

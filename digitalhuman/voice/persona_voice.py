@@ -44,7 +44,7 @@ BETA_GRID = np.round(np.arange(0.84, 1.301, 0.01), 3)
 # free fit on crowd-sourced envelopes (microphone colour included) swung it across genders.
 BETA_FEMALE = 1.17
 BETA_SPAN = 0.08
-VOICE_PSI = 0.8  # truncation of the voice prior draw: more typical voices, as the face GAN's psi
+VOICE_PSI = 0.8  # truncation of the voice prior draw: more typical voices (the face GAN has its own, pipeline.DEFAULT_PSI)
 F0_BOUNDS = {"female": (160.0, 320.0), "male": (75.0, 155.0)}  # presentation bounds on the median F0
 EQ_CLIP_DB = 9.0
 CHILD_AGE = 16.0  # the youngest speakers of the voice data: below, child_voice
