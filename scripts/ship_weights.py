@@ -82,10 +82,11 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
     return out
 
 
-def continue_face(path: Path, run: Path, card: dict) -> dict:
+def continue_face(path: Path, run: Path, card: dict, gender_strength: float | None = None) -> dict:
     """Rewrite the face generator's file with the 64 px generator of a continuation run
-    (``scripts/continue_face64.py``: EMA weights, BN recalibrated); its refiner, strengths, age shift
-    and sharpening are kept. Returns the card's face entry updated to match."""
+    (``scripts/continue_face64.py``: EMA weights, BN recalibrated); its refiner, age strength, age
+    shift and sharpening are kept, and its gender strength unless ``gender_strength`` is given.
+    Returns the card's face entry updated to match."""
     from digitalhuman.checkpoint import save_weights
     from digitalhuman.face.gan import FaceGANConfig
 
@@ -94,6 +95,9 @@ def continue_face(path: Path, run: Path, card: dict) -> dict:
     step, seconds = int(st["step"]), float(st["train_seconds"])
     tensors = {k: v for k, v in tensors.items() if k.startswith("refiner.")} | g.state_dict()
     extra = _extra(meta) | {"steps": str(step), "train_seconds": f"{seconds:.0f}"}
+    if gender_strength is not None:
+        extra["gender_strength"] = f"{gender_strength:g}"
+        card = card | {"gender_strength": gender_strength}
     save_weights(path, tensors, kind="face_generator", config=FaceGANConfig(**config), half=True, extra=extra)
     old_steps = card["steps"]
     return card | {
@@ -234,13 +238,8 @@ def main() -> None:
         gs = 1.0 if args.gender_strength is None else args.gender_strength
         models["face"] = ship_face(args.face_run, gs, args.face_age_strength, args.face_age_map)
     if args.face_continued:
-        models["face"] = continue_face(W / "face_generator.safetensors", args.face_continued, models["face"])
-        if args.gender_strength is not None:
-            from digitalhuman.face.gan import FaceGANConfig
-
-            _rewrite_meta(W / "face_generator.safetensors", "face_generator", lambda c: FaceGANConfig(**c), True,
-                          gender_strength=f"{args.gender_strength:g}")
-            models["face"]["gender_strength"] = args.gender_strength
+        models["face"] = continue_face(W / "face_generator.safetensors", args.face_continued, models["face"],
+                                       args.gender_strength)
     if args.face_age_shift:
         models["face"]["age_shift"] = set_face_age_shift(W / "face_generator.safetensors", args.face_age_shift)
     if args.face_refiner:
