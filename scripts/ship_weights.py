@@ -62,13 +62,6 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
     hours = float(st["train_seconds"]) / 3600
     extra = {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}",
              "gender_strength": f"{gender_strength:g}", "age_strength": f"{age_strength:g}"}
-    age_map = None
-    if age_map_file is not None:  # scripts/tune_strengths.py face-age-map --out FILE
-        from digitalhuman.face.gan import parse_age_map
-
-        age_map = json.loads(age_map_file.read_text())["age_map"]
-        parse_age_map(json.dumps(age_map))  # refuses a malformed map here, not at load time
-        extra["age_map"] = json.dumps(age_map)
     export_generator(g, mcfg, W / "face_generator.safetensors", extra)
     params = sum(p.numel() for p in g.parameters()) / 1e6
     out = {"id": f"face-gan-r{mcfg.resolution}-s{int(st['step'])}", "file": "face_generator.safetensors",
@@ -77,8 +70,8 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
                            f"non-saturating loss + lazy R1 (gamma {cfg['r1_gamma']:g}), DiffAugment (color, translation), x-flip",
            "steps": int(st["step"]), "batch": cfg["batch"], "wall_hours_2_cpu_cores": round(hours, 2),
            "gender_strength": gender_strength, "age_strength": age_strength}
-    if age_map is not None:
-        out["age_map"] = age_map
+    if age_map_file is not None:  # scripts/tune_strengths.py face-age-map --out FILE
+        out["age_map"] = set_face_age_map(W / "face_generator.safetensors", age_map_file)
     return out
 
 
@@ -137,6 +130,18 @@ def set_face_age_shift(path: Path, shift_file: Path) -> dict:
     return {"requested": shift["requested"], "shift": shift["shift"],
             "how": "scripts/tune_strengths.py face-age-shift: direction fitted with the attribute CNN, shifts with "
                    "the outside age judge on tuning seeds (31000+) no evaluation uses"}
+
+
+def set_face_age_map(path: Path, map_file: Path) -> dict:
+    """Rewrite the face generator's file with the ``age_map`` of ``tune_strengths.py face-age-map
+    --out`` in its metadata (weights and the rest unchanged); returns the map for the card."""
+    from digitalhuman.face.gan import FaceGANConfig, parse_age_map
+
+    age_map = json.loads(map_file.read_text())["age_map"]
+    parse_age_map(json.dumps(age_map))  # refuses a malformed map here, not at load time
+    _rewrite_meta(path, "face_generator", lambda c: FaceGANConfig(**c), True, age_map=json.dumps(age_map))
+    return age_map | {"how": "scripts/tune_strengths.py face-age-map: judged age of faces by conditioning age "
+                             "(the weights' strengths), inverted, on tuning seeds (24680+) no evaluation uses"}
 
 
 def add_face_refiner(path: Path, run: Path, which: str = "ema") -> dict:
@@ -240,6 +245,8 @@ def main() -> None:
     if args.face_continued:
         models["face"] = continue_face(W / "face_generator.safetensors", args.face_continued, models["face"],
                                        args.gender_strength)
+    if args.face_age_map and not args.face_run:  # (with --face-run, ship_face stores it)
+        models["face"]["age_map"] = set_face_age_map(W / "face_generator.safetensors", args.face_age_map)
     if args.face_age_shift:
         models["face"]["age_shift"] = set_face_age_shift(W / "face_generator.safetensors", args.face_age_shift)
     if args.face_refiner:

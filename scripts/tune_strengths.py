@@ -3,8 +3,8 @@
 
     python scripts/tune_strengths.py face --weights RUN/face_generator.safetensors \
         [--gender 1,1.5,2,2.5] [--age 1,1.5,2] [--n 200]
-    python scripts/tune_strengths.py face-age-map --weights RUN/face_generator.safetensors [--n 40] [--out F]
-    python scripts/tune_strengths.py face-age-shift --weights W [--n-fit 3000] [--n 40] [--scale 1] [--out F]
+    python scripts/tune_strengths.py face-age-map --weights W [--up-to 21] [--n 40] [--out F]
+    python scripts/tune_strengths.py face-age-shift --weights W [--haar-weight 0.3] [--n-fit 3000] [--n 40] [--out F]
     python scripts/tune_strengths.py refiner-sharpen [--weights W] [--amounts 0,0.2,0.3,0.4,0.5,0.6] [--n 500]
     python scripts/tune_strengths.py voice [--weights DIR] [--age 1,2,3] [--n 40]
 
@@ -69,9 +69,14 @@ def face_age_shift(a) -> None:
     age the code adds beyond the condition. Shift: for each requested age of ``SHIFT_AGES``, ``n``
     faces (seed 31000 + age: no evaluation uses them) at each shift of ``SHIFT_GRID``, judged by the
     outside age judge; the shift whose median is nearest the requested age (in log years), made
-    at least 0 and non-decreasing with age, times ``scale``; 0 below the first knot (children are
-    the age condition's). Prints the table and the ``age_shift`` JSON that
-    ``scripts/ship_weights.py --face-age-shift`` stores."""
+    non-decreasing with age (isotonic regression) and at least 0, times ``scale``; 0 below the first knot (children are
+    the age condition's). With ``haar_weight`` b > 0, the Haar detector's confidence
+    (``FaceJudges.haar_confidence``, capped at its 90th percentile) is regressed on the same codes
+    too, and the direction is the age direction with that Haar direction projected out, plus b
+    times it: ageing along the plain direction brings glasses and shading that the Haar cascade
+    misses (old faces found 0.86 vs 0.975 for real ones). Faces are made at the pipeline's psi.
+    Prints the table and the ``age_shift`` JSON that ``scripts/ship_weights.py --face-age-shift``
+    stores."""
     import json
 
     import torch
@@ -80,25 +85,40 @@ def face_age_shift(a) -> None:
     from digitalhuman.evaluate.faces import generator_from_weights
     from digitalhuman.face.attributes import load_attributes
 
-    gen = generator_from_weights(a.weights, psi=0.8, age_shift=None)
+    from scipy.optimize import isotonic_regression
+
+    from digitalhuman.pipeline import DEFAULT_PSI
+
+    gen = generator_from_weights(a.weights, psi=DEFAULT_PSI, age_shift=None)
     attrs = load_attributes(a.attributes)
     rng = np.random.Generator(np.random.PCG64(90777))
     female = (rng.random(a.n_fit) < 0.5).astype(np.float32)
-    age = rng.uniform(20, 60, a.n_fit).astype(np.float32)
+    age = rng.uniform(20, a.fit_max_age, a.n_fit).astype(np.float32)
     # the codes generate() draws for seed 90777 (its contract), truncated by psi
-    z = np.random.Generator(np.random.PCG64(90777)).standard_normal((a.n_fit, gen.z_dim), dtype=np.float32) * np.float32(0.8)
+    z = (np.random.Generator(np.random.PCG64(90777)).standard_normal((a.n_fit, gen.z_dim), dtype=np.float32)
+         * np.float32(DEFAULT_PSI))
     with torch.inference_mode():
         imgs = gen(female, age, rng.integers(0, 5, a.n_fit), seed=90777)
-    y = np.log1p(attrs.predict(imgs)["age"]) - np.log1p(age)
-    y = y - y.mean()
     fit, test = slice(0, a.n_fit * 4 // 5), slice(a.n_fit * 4 // 5, a.n_fit)
-    w = np.linalg.solve(z[fit].T @ z[fit] + 50.0 * np.eye(z.shape[1]), z[fit].T @ y[fit])
-    r = float(np.corrcoef(z[test] @ w, y[test])[0, 1])
-    direction = (w / np.linalg.norm(w)).astype(np.float32)
-    print(f"direction: held-out r {r:.3f} (log-age residual vs code projection; {a.n_fit} faces)", flush=True)
 
+    def unit_ridge(y: np.ndarray, what: str) -> np.ndarray:
+        y = y - y.mean()
+        w = np.linalg.solve(z[fit].T @ z[fit] + 50.0 * np.eye(z.shape[1]), z[fit].T @ y[fit])
+        print(f"{what} direction: held-out r {float(np.corrcoef(z[test] @ w, y[test])[0, 1]):.3f} "
+              f"({a.n_fit} faces)", flush=True)
+        return w / np.linalg.norm(w)
+
+    direction = unit_ridge(np.log1p(attrs.predict(imgs)["age"]) - np.log1p(age), "age (log-age residual)")
     judges = FaceJudges()
-    shifted = {k: generator_from_weights(a.weights, psi=0.8, age_shift=((0.0, 116.0), (float(k), float(k)), direction))
+    if a.haar_weight > 0:
+        conf = judges.haar_confidence(to_judge_size(imgs))
+        haar = unit_ridge(np.minimum(conf, np.percentile(conf, 90)), "Haar confidence")
+        print(f"cos(age, Haar) {float(direction @ haar):.3f}", flush=True)
+        direction = direction - (direction @ haar) * haar + a.haar_weight * haar
+        direction = direction / np.linalg.norm(direction)
+    direction = direction.astype(np.float32)
+
+    shifted = {k: generator_from_weights(a.weights, psi=DEFAULT_PSI, age_shift=((0.0, 116.0), (float(k), float(k)), direction))
                for k in SHIFT_GRID}
     chosen, table = [], {}
     for req in SHIFT_AGES:
@@ -117,13 +137,14 @@ def face_age_shift(a) -> None:
         print(f"requested {req:5.1f}: judged medians " + " ".join(f"{k:+.1f}:{m:.0f}" for k, m in zip(SHIFT_GRID, meds))
               + f" -> shift {best:+.1f}", flush=True)
     judges.close()
-    shifts = np.maximum.accumulate(np.maximum(np.array(chosen), 0.0)) * a.scale  # children's 0 onward: never younger
+    # the nearest monotone sequence (the per-age picks are noisy), children's 0 onward: never younger
+    shifts = np.round(np.maximum(isotonic_regression(chosen).x, 0.0), 3) * a.scale
     req = [0.0, SHIFT_AGES[0] - 3.0] + [float(x) for x in SHIFT_AGES]
     age_shift = {"requested": req, "shift": [0.0, 0.0] + [float(x) for x in shifts],
                  "direction": [float(x) for x in direction]}
     print(json.dumps({k: v for k, v in age_shift.items() if k != "direction"}))
     if a.out:
-        Path(a.out).write_text(json.dumps({"age_shift": age_shift, "direction_heldout_r": r, "grid": list(SHIFT_GRID),
+        Path(a.out).write_text(json.dumps({"age_shift": age_shift, "haar_weight": a.haar_weight, "grid": list(SHIFT_GRID),
                                            "judged_median": {str(k): v for k, v in table.items()},
                                            "n_per_cell": a.n, "scale": a.scale, "weights": str(a.weights)}, indent=1) + "\n")
 
@@ -166,9 +187,14 @@ MAP_KNOTS = (0, 2, 4, 6, 8, 10, 12, 15, 18, 21, 25, 30, 35, 40, 45, 50, 55, 60, 
 
 def face_age_map(a) -> None:
     """Measure the judged age of faces made at each conditioning age of ``AGE_GRID`` (``n`` faces
-    each: half women, groups at random, psi 0.8, seed 24680 + k: no evaluation uses them), make
-    the medians monotone (running maximum) and invert them at ``MAP_KNOTS``: the conditioning age
-    whose faces are judged the requested age. Prints the table and the ``age_map`` JSON that
+    each: half women, groups at random, the pipeline's psi, seed 24680 + k: no evaluation uses them),
+    make the medians monotone (running maximum) and invert them at ``MAP_KNOTS``: the conditioning
+    age whose faces are judged the requested age. The map is applied before the age strength
+    (``gan.present_cond``), so the faces are made with the weights' own strengths (``--age-strength
+    1`` for a run's own conditioning) but no age shift: the shift is keyed on the requested age,
+    unknown here, and is zero below its first knot, so keep ``--up-to`` at or below that. With ``--up-to A`` only requested ages
+    below ``A`` are mapped and ``A`` onward keep their age (children only; adults stay with the
+    strength and shift fitted for them). Prints the table and the ``age_map`` JSON that
     ``scripts/ship_weights.py --face-age-map`` stores in the weights' metadata."""
     import json
 
@@ -177,11 +203,14 @@ def face_age_map(a) -> None:
     from digitalhuman.evaluate.face_judges import FaceJudges, to_judge_size
     from digitalhuman.evaluate.faces import generator_from_weights
 
+    from digitalhuman.pipeline import DEFAULT_PSI
+
     judges = FaceJudges()
-    gen = generator_from_weights(a.weights, psi=0.8, gender_strength=a.gender_strength, age_strength=1.0,
-                                 age_map=None)
+    gen = generator_from_weights(a.weights, psi=DEFAULT_PSI, gender_strength=a.gender_strength,
+                                 age_strength=a.age_strength, age_map=None, age_shift=None)
+    grid = [c for c in AGE_GRID if a.up_to is None or c <= a.up_to + 15]
     medians = []
-    for k, c in enumerate(AGE_GRID):
+    for k, c in enumerate(grid):
         rng = np.random.Generator(np.random.PCG64(24680 + k))
         female = (np.arange(a.n) % 2).astype(np.float32)
         with torch.inference_mode():
@@ -192,13 +221,16 @@ def face_age_map(a) -> None:
               f"q75 {np.nanpercentile(ja, 75):.1f})", flush=True)
     judges.close()
     mono = np.maximum.accumulate(np.array(medians)) + np.arange(len(medians)) * 1e-3  # strictly increasing
-    cond = np.interp(MAP_KNOTS, mono, AGE_GRID)  # held at the grid's ends outside the judged range
-    age_map = {"requested": [float(x) for x in MAP_KNOTS], "condition": [round(float(x), 2) for x in cond]}
-    for r, c in zip(MAP_KNOTS, cond):
+    knots = [x for x in MAP_KNOTS if a.up_to is None or x < a.up_to]
+    cond = np.interp(knots, mono, grid)  # held at the grid's ends outside the judged range
+    if a.up_to is not None:  # from up_to on, the requested age itself
+        knots, cond = knots + [a.up_to, 116.0], list(cond) + [a.up_to, 116.0]
+    age_map = {"requested": [float(x) for x in knots], "condition": [round(float(x), 2) for x in cond]}
+    for r, c in zip(knots, cond):
         print(f"requested {r:5.1f} -> condition {c:6.2f}")
     print(json.dumps(age_map))
     if a.out:
-        Path(a.out).write_text(json.dumps({"age_map": age_map, "grid": list(AGE_GRID), "judged_median": medians,
+        Path(a.out).write_text(json.dumps({"age_map": age_map, "grid": grid, "judged_median": medians,
                                            "n_per_age": a.n, "weights": str(a.weights)}, indent=1) + "\n")
 
 
@@ -245,7 +277,10 @@ def main() -> None:
     f.add_argument("--n", type=int, default=200)
     m = sub.add_parser("face-age-map", help="calibrate requested -> conditioning age with the age judge")
     m.add_argument("--weights", required=True, help="face_generator.safetensors, a weights folder or checkpoint.pt")
-    m.add_argument("--gender-strength", type=float, default=1.0)
+    m.add_argument("--gender-strength", type=float, default=None, help="default: the weights' own")
+    m.add_argument("--age-strength", type=float, default=None, help="default: the weights' own")
+    m.add_argument("--up-to", type=float, default=None,
+                   help="map only requested ages below this; from it on, the requested age (default: all)")
     m.add_argument("--n", type=int, default=40, help="faces per conditioning age (default 40)")
     m.add_argument("--out", default=None, help="write the measured table and age_map as JSON here")
     sh = sub.add_parser("face-age-shift", help="fit the latent age direction and calibrate its shift per age")
@@ -255,6 +290,10 @@ def main() -> None:
     sh.add_argument("--n", type=int, default=40, help="faces per requested age and shift (default 40)")
     sh.add_argument("--scale", type=float, default=1.0,
                     help="multiply the calibrated shifts (below 1: ageing keeps more of the face; default 1)")
+    sh.add_argument("--haar-weight", type=float, default=0.0,
+                    help="age along the direction with the Haar-confidence direction projected out, plus this "
+                         "much of it (0: the plain age direction; default 0)")
+    sh.add_argument("--fit-max-age", type=float, default=60.0, help="direction fitted on ages 20 to this (default 60)")
     sh.add_argument("--out", default=None, help="write the measured table and age_shift as JSON here")
     rs = sub.add_parser("refiner-sharpen", help="detail ratio of refined faces by unsharp-mask amount")
     rs.add_argument("--weights", default=str(ROOT / "digitalhuman" / "weights" / "face_generator.safetensors"))

