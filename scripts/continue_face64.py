@@ -3,8 +3,9 @@
     python scripts/continue_face64.py --out RUNS/ [--minutes 90] [--threads 2]   # start
     python scripts/continue_face64.py --out RUNS/ --resume [--minutes 90]        # go on
 
-The shipped file holds only the generator (its EMA, batch norm recalibrated), trained 5,583 steps
-in 3.0 h. The new run starts from it at that step with a new D that trains alone for 100 steps
+The shipped file holds only the generator (its EMA, batch norm recalibrated) and, in its metadata,
+the steps and seconds it trained (0.4.x: 5,583 steps in 3.0 h; 0.5.0: 9,500). A new run starts
+from it at that step with a new D that trains alone for ``D_WARMUP`` = 100 steps
 (``d_warmup_until``) and then against G at lr 1e-4 (D 2e-4), without DiffAugment: with the
 trainer's augmentation a fresh D stays blind for about 150 steps and a continuation of 2026-11-28
 had D at chance 50 steps after G resumed (``benchmarks/face_fresh_d.py``). Age balance 0.5
@@ -26,23 +27,31 @@ from digitalhuman.face.gan import Discriminator, FaceGANConfig, Generator  # noq
 from digitalhuman.face.train import FaceTrainConfig, save_resume, train  # noqa: E402
 
 SHIPPED = ROOT / "digitalhuman" / "weights" / "face_generator.safetensors"
-SHIPPED_STEP, SHIPPED_SECONDS = 5583, 10800  # the card's steps and 3.0 wall hours
+D_WARMUP = 100  # steps the fresh D trains alone
+
+
+def shipped_step() -> tuple[int, float]:
+    """The shipped generator's training ``(steps, seconds)``, from its metadata."""
+    _, _, meta = load_weights(SHIPPED, kind="face_generator")
+    return int(meta["steps"]), float(meta["train_seconds"])
+
+
 CONFIG = FaceTrainConfig(model=FaceGANConfig(), lr_g=1e-4, lr_d=2e-4, augment=(), age_balance=0.5, ckpt_every=100,
-                         sample_every=250, d_warmup_until=SHIPPED_STEP + 100)
+                         sample_every=250)
 
 
-def start_point(out: Path) -> Path:
+def start_point(out: Path, cfg: FaceTrainConfig) -> Path:
     """A resume file (``train(resume_from=...)``) holding the shipped G (64 px layers) and a new D."""
     import torch
 
     tensors, _, _ = load_weights(SHIPPED, kind="face_generator")
-    g = Generator(CONFIG.model)
+    g = Generator(cfg.model)
     g.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("refiner.")})
-    torch.manual_seed(CONFIG.seed)
-    d = Discriminator(CONFIG.model)
+    torch.manual_seed(cfg.seed)
+    d = Discriminator(cfg.model)
     path = out / "shipped-64px-start.safetensors"
-    save_resume(path, g.state_dict(), d.state_dict(), dataclasses.asdict(CONFIG), SHIPPED_STEP, SHIPPED_SECONDS,
-                "shipped", half=False)
+    step, seconds = shipped_step()
+    save_resume(path, g.state_dict(), d.state_dict(), dataclasses.asdict(cfg), step, seconds, "shipped", half=False)
     return path
 
 
@@ -60,4 +69,5 @@ if __name__ == "__main__":
     if a.resume:
         print(train(a.data, str(a.out), resume=True, cfg=cfg, cache_dir=a.cache))
     else:
-        print(train(a.data, str(a.out), cfg=cfg, cache_dir=a.cache, resume_from=str(start_point(a.out))))
+        cfg = dataclasses.replace(cfg, d_warmup_until=shipped_step()[0] + D_WARMUP)
+        print(train(a.data, str(a.out), cfg=cfg, cache_dir=a.cache, resume_from=str(start_point(a.out, cfg))))

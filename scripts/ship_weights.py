@@ -78,31 +78,34 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
 def continue_face(path: Path, run: Path, card: dict, gender_strength: float | None = None) -> dict:
     """Rewrite the face generator's file with the 64 px generator of a continuation run
     (``scripts/continue_face64.py``: EMA weights, BN recalibrated); its refiner, age strength, age
-    shift and sharpening are kept, and its gender strength unless ``gender_strength`` is given.
-    Returns the card's face entry updated to match."""
+    map and shift and sharpening are kept (re-fit them with ``--face-age-map`` / ``--face-age-shift``),
+    and its gender strength unless ``gender_strength`` is given. The run may go on from an earlier
+    shipped continuation of itself. Returns the card's face entry updated to match."""
+    from continue_face64 import D_WARMUP
+
     from digitalhuman.checkpoint import save_weights
     from digitalhuman.face.gan import FaceGANConfig
 
     tensors, config, meta = load_weights(path, kind="face_generator")
     rcfg, _, st, g = face_run_generator(run)
     step, seconds = int(st["step"]), float(st["train_seconds"])
+    start = int(rcfg["d_warmup_until"]) - D_WARMUP  # the shipped step the run started from
     tensors = {k: v for k, v in tensors.items() if k.startswith("refiner.")} | g.state_dict()
     extra = _extra(meta) | {"steps": str(step), "train_seconds": f"{seconds:.0f}"}
     if gender_strength is not None:
         extra["gender_strength"] = f"{gender_strength:g}"
         card = card | {"gender_strength": gender_strength}
     save_weights(path, tensors, kind="face_generator", config=FaceGANConfig(**config), half=True, extra=extra)
-    old_steps = card["steps"]
     return card | {
-        "id": card["id"].replace(f"-s{old_steps}", f"-s{step}"), "steps": step,
+        "id": card["id"].replace(f"-s{card['steps']}", f"-s{step}"), "steps": step,
         "wall_hours_2_cpu_cores": round(seconds / 3600, 2),
         "architecture": card["architecture"].replace(
             "DiffAugment (color, translation), x-flip",
-            f"DiffAugment (color, translation; not in the continuation past step {old_steps}, see continued), x-flip"),
-        "continued": f"steps {old_steps}-{step} by scripts/continue_face64.py (run {run.name}): the shipped EMA "
-                     f"generator with a fresh discriminator trained alone for {rcfg.get('d_warmup_until', 0) - old_steps} "
-                     f"steps, then lr_g {rcfg['lr_g']:g}, lr_d {rcfg['lr_d']:g}, no DiffAugment, age balance "
-                     f"{rcfg.get('age_balance', 0):g}; refiner, age strength, age shift and sharpening kept from step {old_steps}"}
+            f"DiffAugment (color, translation; not in the continuation past step {start}, see continued), x-flip"),
+        "continued": f"steps {start}-{step} by scripts/continue_face64.py (run {run.name}): the shipped EMA "
+                     f"generator with a fresh discriminator trained alone for {D_WARMUP} steps, then lr_g "
+                     f"{rcfg['lr_g']:g}, lr_d {rcfg['lr_d']:g}, no DiffAugment, age balance {rcfg.get('age_balance', 0):g}; "
+                     f"the refiner and its sharpening kept from step {start} (age map and shift: see age_map, age_shift)"}
 
 
 def _extra(meta: dict) -> dict:
