@@ -130,9 +130,13 @@ def set_face_age_shift(path: Path, shift_file: Path) -> dict:
     _, config, _ = load_weights(path, kind="face_generator")
     parse_age_shift(json.dumps(shift), int(config["z_dim"]))  # refuses a malformed shift here, not at load time
     _rewrite_meta(path, "face_generator", lambda c: FaceGANConfig(**c), True, age_shift=json.dumps(shift))
-    return {"requested": shift["requested"], "shift": shift["shift"],
-            "how": "scripts/tune_strengths.py face-age-shift: direction fitted with the attribute CNN, shifts with "
-                   "the outside age judge on tuning seeds (31000+) no evaluation uses"}
+    fitted = json.loads(shift_file.read_text())
+    how = ("scripts/tune_strengths.py face-age-shift: direction fitted with the attribute CNN"
+           + (f", the Haar-confidence direction projected out and {fitted['haar_weight']:g} of it added"
+              if fitted.get("haar_weight") else "")
+           + ", shifts with the outside age judge on tuning seeds (31000+) no evaluation uses"
+           + (f", times {fitted['scale']:g}" if fitted.get("scale", 1) != 1 else ""))
+    return {"requested": shift["requested"], "shift": shift["shift"], "how": how}
 
 
 def set_face_age_map(path: Path, map_file: Path) -> dict:

@@ -138,7 +138,7 @@ def face_age_shift(a) -> None:
               + f" -> shift {best:+.1f}", flush=True)
     judges.close()
     # the nearest monotone sequence (the per-age picks are noisy), children's 0 onward: never younger
-    shifts = np.round(np.maximum(isotonic_regression(chosen).x, 0.0), 3) * a.scale
+    shifts = np.round(np.maximum(isotonic_regression(chosen).x, 0.0) * a.scale, 3)
     req = [0.0, SHIFT_AGES[0] - 3.0] + [float(x) for x in SHIFT_AGES]
     age_shift = {"requested": req, "shift": [0.0, 0.0] + [float(x) for x in shifts],
                  "direction": [float(x) for x in direction]}

@@ -20,7 +20,7 @@ from digitalhuman.voice.visemes import PHONEME_TO_VISEME
 from tests.conftest import TINY_FACE_REFINED, TINY_FACE_SKIP, make_tiny_weights
 
 SEEDS = (0, 7, 42, 2**64 - 1)
-STRENGTHS = {"gender_strength": "1.5", "age_strength": "1.5"}  # as the shipped face weights carry them (0.5.0)
+STRENGTHS = {"gender_strength": "1.5", "age_strength": "1.5"}  # as the shipped face weights carry them (0.5.0 on)
 
 
 def _block(folder):
@@ -36,8 +36,11 @@ def exported(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"rebuild_{request.param}")
     if request.param == "plain":
         weights = make_tiny_weights(root / "w", face_meta=STRENGTHS)
-    elif request.param == "refined":  # the shipped layout: 64 px-style generator + learned 2x top level
-        weights = make_tiny_weights(root / "w", face=TINY_FACE_REFINED, face_meta=STRENGTHS)
+    elif request.param == "refined":  # the shipped layout: 64 px-style generator + learned 2x top level,
+        # with a children's age map as shipped since 0.6.0 (the 8-year-old is conditioned as 12)
+        age_map = {"requested": [0.0, 8.0, 15.0, 116.0], "condition": [1.0, 12.0, 15.0, 116.0]}
+        weights = make_tiny_weights(root / "w", face=TINY_FACE_REFINED,
+                                    face_meta=STRENGTHS | {"age_map": json.dumps(age_map)})
     else:  # with a latent age shift, which the rebuild must apply to z (the 70-year-old is shifted)
         direction = np.cos(np.arange(TINY_FACE_SKIP.z_dim)).tolist()
         shift = {"requested": [0.0, 30.0, 80.0], "shift": [0.0, 0.5, 2.5], "direction": direction}
