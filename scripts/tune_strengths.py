@@ -3,8 +3,8 @@
 
     python scripts/tune_strengths.py face --weights RUN/face_generator.safetensors \
         [--gender 1,1.5,2,2.5] [--age 1,1.5,2] [--n 200]
-    python scripts/tune_strengths.py face-age-map --weights W [--up-to 21] [--n 40] [--out F]
-    python scripts/tune_strengths.py face-age-shift --weights W [--haar-weight 0.3] [--n-fit 3000] [--n 40] [--out F]
+    python scripts/tune_strengths.py face-age-map --weights W [--up-to 15] [--n 40] [--out F]
+    python scripts/tune_strengths.py face-age-shift --weights W [--haar-weight 0.3] [--fit-max-age 80] [--scale 0.8] [--out F]
     python scripts/tune_strengths.py refiner-sharpen [--weights W] [--amounts 0,0.2,0.3,0.4,0.5,0.6] [--n 500]
     python scripts/tune_strengths.py voice [--weights DIR] [--age 1,2,3] [--n 40]
 
@@ -69,8 +69,8 @@ def face_age_shift(a) -> None:
     age the code adds beyond the condition. Shift: for each requested age of ``SHIFT_AGES``, ``n``
     faces (seed 31000 + age: no evaluation uses them) at each shift of ``SHIFT_GRID``, judged by the
     outside age judge; the shift whose median is nearest the requested age (in log years), made
-    non-decreasing with age (isotonic regression) and at least 0, times ``scale``; 0 below the first knot (children are
-    the age condition's). With ``haar_weight`` b > 0, the Haar detector's confidence
+    non-decreasing with age (isotonic regression) and at least 0, times ``scale``; 0 below the
+    first knot (children are the age condition's). With ``haar_weight`` b > 0, the Haar detector's confidence
     (``FaceJudges.haar_confidence``, capped at its 90th percentile) is regressed on the same codes
     too, and the direction is the age direction with that Haar direction projected out, plus b
     times it: ageing along the plain direction brings glasses and shading that the Haar cascade
@@ -192,8 +192,8 @@ def face_age_map(a) -> None:
     age whose faces are judged the requested age. The map is applied before the age strength
     (``gan.present_cond``), so the faces are made with the weights' own strengths (``--age-strength
     1`` for a run's own conditioning) but no age shift: the shift is keyed on the requested age,
-    unknown here, and is zero below its first knot, so keep ``--up-to`` at or below that. With ``--up-to A`` only requested ages
-    below ``A`` are mapped and ``A`` onward keep their age (children only; adults stay with the
+    unknown here, and is zero below its first knot, so keep ``--up-to`` at or below that. With
+    ``--up-to A`` only requested ages below ``A`` are mapped and ``A`` onward keep their age (children only; adults stay with the
     strength and shift fitted for them). Prints the table and the ``age_map`` JSON that
     ``scripts/ship_weights.py --face-age-map`` stores in the weights' metadata."""
     import json
