@@ -30,29 +30,25 @@ SHIPPED = ROOT / "digitalhuman" / "weights" / "face_generator.safetensors"
 D_WARMUP = 100  # steps the fresh D trains alone
 
 
-def shipped_step() -> tuple[int, float]:
-    """The shipped generator's training ``(steps, seconds)``, from its metadata."""
-    _, _, meta = load_weights(SHIPPED, kind="face_generator")
-    return int(meta["steps"]), float(meta["train_seconds"])
-
-
 CONFIG = FaceTrainConfig(model=FaceGANConfig(), lr_g=1e-4, lr_d=2e-4, augment=(), age_balance=0.5, ckpt_every=100,
                          sample_every=250)
 
 
-def start_point(out: Path, cfg: FaceTrainConfig) -> Path:
-    """A resume file (``train(resume_from=...)``) holding the shipped G (64 px layers) and a new D."""
+def start_point(out: Path, cfg: FaceTrainConfig) -> tuple[Path, FaceTrainConfig]:
+    """A resume file (``train(resume_from=...)``) holding the shipped G (64 px layers) and a new D,
+    at the shipped generator's step and seconds (its metadata); and ``cfg`` with the D warm-up after it."""
     import torch
 
-    tensors, _, _ = load_weights(SHIPPED, kind="face_generator")
+    tensors, _, meta = load_weights(SHIPPED, kind="face_generator")
+    step, seconds = int(meta["steps"]), float(meta["train_seconds"])
+    cfg = dataclasses.replace(cfg, d_warmup_until=step + D_WARMUP)
     g = Generator(cfg.model)
     g.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("refiner.")})
     torch.manual_seed(cfg.seed)
     d = Discriminator(cfg.model)
     path = out / "shipped-64px-start.safetensors"
-    step, seconds = shipped_step()
     save_resume(path, g.state_dict(), d.state_dict(), dataclasses.asdict(cfg), step, seconds, "shipped", half=False)
-    return path
+    return path, cfg
 
 
 if __name__ == "__main__":
@@ -69,5 +65,5 @@ if __name__ == "__main__":
     if a.resume:
         print(train(a.data, str(a.out), resume=True, cfg=cfg, cache_dir=a.cache))
     else:
-        cfg = dataclasses.replace(cfg, d_warmup_until=shipped_step()[0] + D_WARMUP)
-        print(train(a.data, str(a.out), cfg=cfg, cache_dir=a.cache, resume_from=str(start_point(a.out, cfg))))
+        start, cfg = start_point(a.out, cfg)
+        print(train(a.data, str(a.out), cfg=cfg, cache_dir=a.cache, resume_from=str(start)))

@@ -55,7 +55,7 @@ def face_run_generator(run: Path):
     return cfg, mcfg, st, recalibrate_bn(g, female, age, race)
 
 
-def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_file: Path | None = None) -> dict:
+def ship_face(run: Path, gender_strength: float, age_strength: float) -> dict:
     from digitalhuman.face.train import export_generator
 
     cfg, mcfg, st, g = face_run_generator(run)
@@ -70,8 +70,6 @@ def ship_face(run: Path, gender_strength: float, age_strength: float, age_map_fi
                            f"non-saturating loss + lazy R1 (gamma {cfg['r1_gamma']:g}), DiffAugment (color, translation), x-flip",
            "steps": int(st["step"]), "batch": cfg["batch"], "wall_hours_2_cpu_cores": round(hours, 2),
            "gender_strength": gender_strength, "age_strength": age_strength}
-    if age_map_file is not None:  # scripts/tune_strengths.py face-age-map --out FILE
-        out["age_map"] = set_face_age_map(W / "face_generator.safetensors", age_map_file)
     return out
 
 
@@ -126,11 +124,11 @@ def set_face_age_shift(path: Path, shift_file: Path) -> dict:
     --out`` in its metadata (weights and the rest unchanged); returns the shift for the card."""
     from digitalhuman.face.gan import FaceGANConfig, parse_age_shift
 
-    shift = json.loads(shift_file.read_text())["age_shift"]
+    fitted = json.loads(shift_file.read_text())
+    shift = fitted["age_shift"]
     _, config, _ = load_weights(path, kind="face_generator")
     parse_age_shift(json.dumps(shift), int(config["z_dim"]))  # refuses a malformed shift here, not at load time
     _rewrite_meta(path, "face_generator", lambda c: FaceGANConfig(**c), True, age_shift=json.dumps(shift))
-    fitted = json.loads(shift_file.read_text())
     how = ("scripts/tune_strengths.py face-age-shift: direction fitted with the attribute CNN"
            + (f", the Haar-confidence direction projected out and {fitted['haar_weight']:g} of it added"
               if fitted.get("haar_weight") else "")
@@ -248,11 +246,11 @@ def main() -> None:
         m.pop("sha256", None)
     if args.face_run:
         gs = 1.0 if args.gender_strength is None else args.gender_strength
-        models["face"] = ship_face(args.face_run, gs, args.face_age_strength, args.face_age_map)
+        models["face"] = ship_face(args.face_run, gs, args.face_age_strength)
     if args.face_continued:
         models["face"] = continue_face(W / "face_generator.safetensors", args.face_continued, models["face"],
                                        args.gender_strength)
-    if args.face_age_map and not args.face_run:  # (with --face-run, ship_face stores it)
+    if args.face_age_map:
         models["face"]["age_map"] = set_face_age_map(W / "face_generator.safetensors", args.face_age_map)
     if args.face_age_shift:
         models["face"]["age_shift"] = set_face_age_shift(W / "face_generator.safetensors", args.face_age_shift)

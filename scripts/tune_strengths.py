@@ -208,6 +208,7 @@ def face_age_map(a) -> None:
     judges = FaceJudges()
     gen = generator_from_weights(a.weights, psi=DEFAULT_PSI, gender_strength=a.gender_strength,
                                  age_strength=a.age_strength, age_map=None, age_shift=None)
+    # with --up-to, conditions a little past it suffice (the strength pulls young conditions younger)
     grid = [c for c in AGE_GRID if a.up_to is None or c <= a.up_to + 15]
     medians = []
     for k, c in enumerate(grid):
