@@ -6,9 +6,10 @@
 - ``voices``: persona voices on held-out lines (``voice_judges``, ``voice_metrics``: WER, DNSMOS,
   speaker similarity, gender);
 - ``fusion``: whether a persona's face and voice agree, and the ways in (from a face, from a voice),
-  families, blends and ageing (``fusion_figures``, ``fusion_tasks``, ``fusion_sections``).
+  families, blends and ageing (``fusion_figures``, ``fusion_tasks``, ``fusion_sections``);
+- ``constraints``: what fixing one trait (``--age``, ``--gender``) keeps of the seed's person.
 
 Nothing here is imported by the pipeline; importing this package loads no judge.
 """
 
-__all__ = ["faces", "voices", "fusion"]
+__all__ = ["faces", "voices", "fusion", "constraints"]
