@@ -28,7 +28,8 @@ UTK = ("UTKFace (Zhang, Song, Qi, CVPR 2017) 128x128 crops as in ../shared/data/
 UTK_LICENCE = "UTKFace: non-commercial research use only; these weights inherit that restriction"
 # machine-readable per model (the licence file of the weights explains the LicenseRef)
 SPDX = {"face": "LicenseRef-UTKFace-NonCommercial", "face_attributes": "LicenseRef-UTKFace-NonCommercial",
-        "fusion": "LicenseRef-UTKFace-NonCommercial", "voice": "CC0-1.0", "voice_renderer": "CC0-1.0"}
+        "fusion": "LicenseRef-UTKFace-NonCommercial", "voice": "CC0-1.0", "voice_renderer": "CC0-1.0",
+        "portrait": "LicenseRef-UTKFace-NonCommercial"}
 # the clip and speaker counts are the trainer's (heldout_metrics), not repeated here
 CV = ("Mozilla Common Voice 6.1 random sample (../shared/data/commonvoice61), its speakers labelled female or male "
       "with usable features; clip and speaker counts of the split in heldout_metrics")
@@ -236,6 +237,8 @@ def main() -> None:
     ap.add_argument("--fusion-eval", type=Path, help="JSON of digitalhuman evaluate fusion (its checks go in the card)")
     ap.add_argument("--face-note", help="how the face strengths were chosen (text for the card)")
     ap.add_argument("--voice-note", help="how the voice age strength was chosen (text for the card)")
+    ap.add_argument("--portrait", type=Path,
+                    help="portrait_directions.safetensors of python -m digitalhuman.portrait.fit (talking portraits)")
     ap.add_argument("--voice-age-strength", type=float, default=None,
                     help="stored in the voice weights: the prior is asked for age 45 + k * (age - 45)")
     args = ap.parse_args()
@@ -280,6 +283,18 @@ def main() -> None:
                            "kind": "voice_vae", "trained_on": CV, "licence": "Common Voice: CC0 1.0"}
         if (args.voice_run / "eval.json").is_file():
             models["voice"]["heldout_metrics"] = json.loads((args.voice_run / "eval.json").read_text())
+    if args.portrait:
+        if args.portrait.resolve() != (W / "portrait_directions.safetensors").resolve():
+            shutil.copy(args.portrait, W / "portrait_directions.safetensors")
+        _, report, _ = load_weights(W / "portrait_directions.safetensors", kind="portrait_directions")
+        models["portrait"] = {"id": "portrait-directions-v1", "file": "portrait_directions.safetensors",
+                              "kind": "portrait_directions",
+                              "trained_on": "MediaPipe Face Mesh landmarks of faces of the shipped face generator "
+                                            f"(personas {report.get('seeds')}, psi 0.9); no real faces",
+                              "how": "python -m digitalhuman.portrait.fit: ridge mouth-opening direction in the "
+                                     "face code, ridge landmark regressor from (code, gender, age, group)",
+                              "licence": UTK_LICENCE, "heldout": {k: report[k] for k in
+                                                                  ("opening_heldout_r", "landmark_heldout_px")}}
     if args.voice_age_strength is not None:
         set_age_strength(W / "voice_vae.safetensors", args.voice_age_strength)
         models["voice"]["age_strength"] = args.voice_age_strength

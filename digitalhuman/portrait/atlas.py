@@ -1,0 +1,346 @@
+"""A persona's mouth-shape atlas: its own face with the 9 Rhubarb mouth shapes and two blink frames.
+
+Shape set (Rhubarb Lip Sync's, which 2D engines and animators use; the 15 Oculus visemes map onto
+it with ``VISEME_TO_SHAPE``):
+
+=====  ==========================================  =========================  ==================
+shape  mouth                                       visemes                    made from
+=====  ==========================================  =========================  ==================
+X      rest, closed                                sil                        closed base
+A      closed, lips pressed                        PP (m b p)                 closed base, narrower
+B      slightly open, teeth                        DD kk CH SS TH ih          open base, gap x0.4
+C      open, wide (E / smile)                      E                          open base, gap x0.75, wider
+D      wide open, jaw dropped                      aa                         open base, gap x1.5
+E      open, rounded                               RR oh                      open base, gap x0.85, x0.72 wide
+F      puckered, small opening                     ou (u w)                   open base, gap x0.45, x0.62 wide
+G      upper teeth on the lower lip                FF                         open base, gap x0.35
+H      tongue up, half open                        nn (n l)                   open base, gap x0.6
+=====  ==========================================  =========================  ==================
+
+How (the issue's facts: the face code alone only gives "closed <-> open smile" and moves the
+whole face): the face is generated three times, at its own code and stepped along the fitted
+mouth-opening direction to a closed and an open mouth (``directions.py``). The mouth region of
+the closed / open face is composited onto the neutral face with a feathered mask around the
+mouth, its low-frequency colour matched to the neutral skin, so identity, hair, lighting and
+background are the neutral face's pixels. The shapes the data hardly holds (a dropped jaw,
+rounded lips, graded openings) are local warps of the open mouth, driven by the lip landmarks the
+shipped regressor places; blinks are a warp of the neutral face that pulls the upper-eyelid skin
+down to the lower lid. Outside the mouth and eye masks every frame is the neutral face, bit for bit.
+
+Frames (one row, ``FRAMES`` order): ``neutral`` (= face.png), the 9 shapes, ``blink_half`` and
+``blink`` (both with the rest mouth X).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..lipsync.weights import VISEME_RHUBARB
+from .directions import (BROW_A, BROW_B, EYE_A, EYE_B, LANDMARKS, PortraitDirections, mouth_opening_of)
+
+SHAPES = ("A", "B", "C", "D", "E", "F", "G", "H", "X")
+FRAMES = ("neutral",) + SHAPES + ("blink_half", "blink")
+VISEME_TO_SHAPE = dict(VISEME_RHUBARB)  # the same table as the Rhubarb lip-sync files
+# (base, gap factor k, width factor s): the open shapes' inner-lip gap is k times the open base's
+SHAPE_PARAMS = {"X": ("closed", 1.0, 1.0), "A": ("closed", 1.0, 0.96), "B": ("open", 0.4, 1.0),
+                "C": ("open", 0.75, 1.06), "D": ("open", 1.5, 0.97), "E": ("open", 0.85, 0.72),
+                "F": ("open", 0.45, 0.62), "G": ("open", 0.35, 0.95), "H": ("open", 0.6, 0.95)}
+# intended opening of each shape relative to the most open one (D); what the acceptance ranks against
+SHAPE_OPENING = {s: (0.0 if b == "closed" else k / 1.5) for s, (b, k, _) in SHAPE_PARAMS.items()}
+ROUNDED, WIDE, CLOSED = ("E", "F"), "C", ("A", "X")
+BLINKS = {"blink_half": 0.5, "blink": 1.0}
+CLOSED_TARGET, OPEN_TARGET, MAX_STEP = -0.01, 0.10, 3.0  # ridge openings aimed at; largest code step
+ATLAS_VERSION = 1
+
+_IDX = {lm: i for i, lm in enumerate(LANDMARKS)}
+IN_UP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+IN_LO = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+OUT_UP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+OUT_LO = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
+EYE_LO = {"a": (33, 7, 163, 144, 145, 153, 154, 155, 133), "b": (362, 382, 381, 380, 374, 373, 390, 249, 263)}
+EYE_UP = {"a": (33, 246, 161, 160, 159, 158, 157, 173, 133), "b": (362, 398, 384, 385, 386, 387, 388, 466, 263)}
+BROW = {"a": BROW_A, "b": BROW_B}
+assert set(EYE_LO["a"] + EYE_UP["a"]) == set(EYE_A) and set(EYE_LO["b"] + EYE_UP["b"]) == set(EYE_B)
+
+
+def _p(lm: np.ndarray, ids) -> np.ndarray:
+    return lm[[_IDX[i] for i in ids]]
+
+
+def _curve(lm: np.ndarray, ids, xs: np.ndarray) -> np.ndarray:
+    """y of the polyline through landmarks ``ids`` at columns ``xs`` (clamped at its ends)."""
+    p = _p(lm, ids)
+    o = np.argsort(p[:, 0], kind="stable")
+    return np.interp(xs, p[o, 0], p[o, 1])
+
+
+def _smoothstep(t):
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+@dataclass(frozen=True)
+class MouthGeometry:
+    """Where a face's mouth is (px, 128 px frame), from the regressor's landmarks."""
+
+    xc: float
+    hw: float  # half the outer-lip width
+    top: float  # upper edge of the mouth region (between nose and lip)
+    bottom: float  # lower edge (towards the chin)
+
+    @classmethod
+    def of(cls, *lms: np.ndarray) -> "MouthGeometry":
+        xs, ys_top, ys_bot, hws = [], [], [], []
+        for lm in lms:
+            c61, c291 = _p(lm, (61,))[0], _p(lm, (291,))[0]
+            xs.append(0.5 * (c61[0] + c291[0]))
+            hws.append(0.5 * abs(c291[0] - c61[0]))
+            nose, chin = _p(lm, (2,))[0, 1], _p(lm, (152,))[0, 1]
+            lip_top, lip_bot = _p(lm, OUT_UP)[:, 1].min(), _p(lm, OUT_LO)[:, 1].max()
+            ys_top.append(nose + 0.45 * (lip_top - nose))
+            ys_bot.append(lip_bot + 0.6 * (chin - lip_bot))
+        return cls(float(np.mean(xs)), float(max(hws)), float(min(ys_top)), float(max(ys_bot)))
+
+    def mask(self, R: int, margin: float = 1.45, feather: float = 1.5) -> np.ndarray:
+        """(R, R) float mask in [0, 1]: a superellipse around the mouth, feathered."""
+        from scipy.ndimage import gaussian_filter
+
+        yy, xx = np.mgrid[0:R, 0:R].astype(np.float64)
+        yc, hy = 0.5 * (self.top + self.bottom), 0.5 * (self.bottom - self.top)
+        d = np.abs((xx - self.xc) / (self.hw * margin)) ** 3 + np.abs((yy - yc) / hy) ** 3
+        return np.clip(gaussian_filter((d <= 1).astype(np.float64), feather), 0, 1) * (d <= 1.6)
+
+
+def _lips_mask(R: int, *lms: np.ndarray, grow: float = 2.0) -> np.ndarray:
+    """(R, R) 1 inside the outer lips of any of ``lms`` (grown by ``grow`` px)."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("L", (R, R), 0)
+    d = ImageDraw.Draw(im)
+    for lm in lms:
+        poly = np.concatenate([_p(lm, OUT_UP), _p(lm, OUT_LO)[::-1]])
+        c = poly.mean(0)
+        poly = c + (poly - c) * (1 + grow / max(np.abs(poly - c).max(), 1.0))
+        d.polygon([tuple(map(float, q)) for q in poly], fill=255)
+    return np.asarray(im, np.float64) / 255.0
+
+
+def composite(neutral: np.ndarray, other: np.ndarray, mask: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``other``'s region ``mask`` onto ``neutral`` (float (R, R, 3)), its skin's low-frequency
+    colour matched to ``neutral`` (the difference outside ``keep``, the lips, smoothly filled in)."""
+    from scipy.ndimage import gaussian_filter
+
+    ring = (1 - keep)[..., None]
+    diff = neutral - other
+    num = np.stack([gaussian_filter(diff[..., c] * ring[..., 0], 4.0) for c in range(3)], -1)
+    den = gaussian_filter(ring[..., 0], 4.0)[..., None]
+    matched = other + num / np.maximum(den, 1e-3)
+    m = mask[..., None]
+    return neutral * (1 - m) + matched * m
+
+
+def mouth_warp(img: np.ndarray, lm: np.ndarray, geo: MouthGeometry, k: float, s: float) -> np.ndarray:
+    """Warp the mouth of ``img`` (float (R, R, 3), landmarks ``lm``): inner-lip gap x``k`` (the
+    lower lip and jaw take 3/4 of the change), mouth width x``s`` about its centre; the field
+    fades to nothing at the mouth region's edge."""
+    from scipy.ndimage import map_coordinates
+
+    R = img.shape[0]
+    yy, xx = np.mgrid[0:R, 0:R].astype(np.float64)
+    cols = np.arange(R, dtype=np.float64)
+    y_iu, y_il = _curve(lm, IN_UP, cols), _curve(lm, IN_LO, cols)
+    y_ou, y_ol = _curve(lm, OUT_UP, cols), _curve(lm, OUT_LO, cols)
+    y_c = 0.5 * (y_iu + y_il)
+    gap = max(float(np.linalg.norm(_p(lm, (13,))[0] - _p(lm, (14,))[0])), 0.5)
+    prof = np.clip(1 - ((cols - geo.xc) / (geo.hw * 1.05)) ** 2, 0, 1)  # corners stay put
+    d_lo, d_up = 0.75 * (k - 1) * gap * prof, 0.25 * (k - 1) * gap * prof
+
+    def field(x, y):
+        """Forward displacement (dx, dy) of the content at source (x, y)."""
+        xi = np.clip(np.rint(x).astype(int), 0, R - 1)
+        yc, iu, il, ou, ol = y_c[xi], y_iu[xi], y_il[xi], y_ou[xi], y_ol[xi]
+        half = np.maximum(0.5 * (il - iu), 0.5)
+        below = y >= yc
+        r_lo = np.where(y <= il, _smoothstep((y - yc) / half),
+                        np.where(y <= ol, 1.0, 1 - _smoothstep((y - ol) / max(geo.bottom - ol.mean(), 2.0))))
+        r_up = np.where(y >= iu, _smoothstep((yc - y) / half),
+                        np.where(y >= ou, 1.0, 1 - _smoothstep((ou - y) / max(ou.mean() - geo.top, 2.0))))
+        dy = np.where(below, d_lo[xi] * r_lo, -d_up[xi] * r_up)
+        ax = np.abs(x - geo.xc)
+        q = 1 - _smoothstep((ax - geo.hw) / (0.8 * geo.hw))
+        band_top, band_bot = ou - 1.0, ol + 1.0
+        v = np.where(y < band_top, 1 - _smoothstep((band_top - y) / max(band_top.mean() - geo.top, 2.0)),
+                     np.where(y > band_bot, 1 - _smoothstep((y - band_bot) / max(geo.bottom - band_bot.mean(), 2.0)),
+                              1.0))
+        dx = (s - 1) * (x - geo.xc) * q * v
+        return dx, dy
+
+    sx, sy = xx.copy(), yy.copy()
+    for _ in range(6):  # invert the forward field: src + field(src) = dst
+        dx, dy = field(sx, sy)
+        sx, sy = xx - dx, yy - dy
+    return np.stack([map_coordinates(img[..., c], [sy, sx], order=1, mode="nearest") for c in range(3)], -1)
+
+
+def eye_geometry(lm: np.ndarray) -> list[tuple]:
+    out = []
+    for e in ("a", "b"):
+        corners = _p(lm, (EYE_LO[e][0], EYE_LO[e][-1]))
+        x0, x1 = sorted(corners[:, 0])
+        out.append((e, float(x0), float(x1)))
+    return out
+
+
+def eye_mask(lm: np.ndarray, R: int, feather: float = 1.0) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    m = np.zeros((R, R))
+    for e, x0, x1 in eye_geometry(lm):
+        w = x1 - x0
+        y_top = min(_p(lm, BROW[e])[:, 1].min(), _p(lm, EYE_UP[e])[:, 1].min() - 3) - 0.5
+        y_bot = _p(lm, EYE_LO[e])[:, 1].max() + 0.2 * w
+        x_lo, x_hi = x0 - 0.15 * w, x1 + 0.15 * w
+        m[max(int(np.floor(y_top)), 0):int(np.ceil(y_bot)) + 1, max(int(np.floor(x_lo)), 0):int(np.ceil(x_hi)) + 1] = 1
+    return np.clip(gaussian_filter(m, feather), 0, 1) * (gaussian_filter(m, feather) > 0.02)
+
+
+def blink_warp(img: np.ndarray, lm: np.ndarray, amount: float) -> np.ndarray:
+    """Close the eyes of ``img`` by ``amount`` (1 = shut): the skin between brow and upper lid is
+    stretched down so the upper lid's lash line meets the lower lid; below the lower lid nothing moves."""
+    from scipy.ndimage import map_coordinates
+
+    R = img.shape[0]
+    yy, xx = np.mgrid[0:R, 0:R].astype(np.float64)
+    sy = yy.copy()
+    cols = np.arange(R, dtype=np.float64)
+    for e, x0, x1 in eye_geometry(lm):
+        y_lo, y_up = _curve(lm, EYE_LO[e], cols), _curve(lm, EYE_UP[e], cols)
+        w = x1 - x0
+        y_br = np.minimum(_curve(lm, BROW[e], cols), y_up - 0.35 * w)
+        win = 1 - _smoothstep((np.maximum(x0 - cols, cols - x1)) / 2.0)  # fades out 2 px past the corners
+        d = amount * (1.2 * np.maximum(y_lo - y_up, 0) + 1.5) * win
+        t = np.clip((yy - y_br[None]) / np.maximum(y_lo - y_br, 1.0)[None], 0, 1)
+        inside = (yy <= y_lo[None] + 0.5) & (win[None] > 0)
+        sy = np.where(inside, sy - d[None] * t, sy)
+    return np.stack([map_coordinates(img[..., c], [sy, xx], order=1, mode="nearest") for c in range(3)], -1)
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """``frames`` uint8 (F, R, R, 3) in ``FRAMES`` order; ``info``: how they were made."""
+
+    frames: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        assert self.frames.ndim == 4 and self.frames.shape[0] == len(FRAMES) and self.frames.shape[3] == 3, \
+            self.frames.shape
+        assert self.frames.dtype == np.uint8
+
+    @property
+    def size(self) -> int:
+        return int(self.frames.shape[1])
+
+    def frame(self, name: str) -> np.ndarray:
+        return self.frames[FRAMES.index(name)]
+
+    def shape_frame(self, viseme: str) -> int:
+        """Index of the frame that shows ``viseme`` (an Oculus viseme or a shape letter)."""
+        return FRAMES.index(VISEME_TO_SHAPE.get(viseme, viseme))
+
+    def image(self) -> np.ndarray:
+        """uint8 (R, F * R, 3): the frames side by side, ``FRAMES`` order."""
+        return np.concatenate(list(self.frames), 1)
+
+    def png_bytes(self) -> bytes:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(self.image()).save(buf, format="PNG", compress_level=9)
+        return buf.getvalue()
+
+    def json_dict(self) -> dict[str, Any]:
+        R = self.size
+        return {"atlas_version": ATLAS_VERSION, "image": "mouths.png", "frame_size": [R, R], "columns": len(FRAMES),
+                "rows": 1, "shape_set": "rhubarb",
+                "frames": [{"index": i, "name": n, "x": i * R, "y": 0, "w": R, "h": R,
+                            "kind": "neutral" if n == "neutral" else "blink" if n.startswith("blink") else "mouth"}
+                           for i, n in enumerate(FRAMES)],
+                "viseme_to_shape": dict(VISEME_TO_SHAPE),
+                "viseme_to_frame": {v: FRAMES.index(s) for v, s in VISEME_TO_SHAPE.items()},
+                "blink_frames": [FRAMES.index("blink_half"), FRAMES.index("blink")],
+                "rest_frame": FRAMES.index("X"), **({"made": self.info} if self.info else {})}
+
+    def json_bytes(self) -> bytes:
+        return (json.dumps(self.json_dict(), indent=1, sort_keys=True) + "\n").encode()
+
+
+def make_atlas(face_model, directions: PortraitDirections, latent: np.ndarray, traits: dict[str, Any],
+               psi: float, groups: np.ndarray | None = None) -> Atlas:
+    """The atlas of a persona: ``latent`` (160,) persona latent (or a (128,) face code), ``traits``
+    its ``female``, ``age`` and ``race``, ``psi`` the pipeline's truncation (its ``face.png`` is
+    frame 0 bit for bit when these are what the pipeline used). ``groups``: (5,) group weights
+    instead of ``traits["race"]`` (blends)."""
+    codes, lms, race3, (pred, s_c, s_o) = _plan(directions, latent, traits, groups)
+    imgs = face_model.generate(codes, traits["female"], traits["age"], race3, psi=psi)
+    R = imgs.shape[1]
+    if R != 128:  # landmarks are fitted in the 128 px frame
+        lms = lms * (R / 128.0)
+    N, C, O = (im.astype(np.float64) for im in imgs)
+    geo = MouthGeometry.of(*lms)
+    region = geo.mask(R)
+    closed = composite(N, C, region, _lips_mask(R, lms[0], lms[1]))
+    opened = composite(N, O, region, _lips_mask(R, lms[0], lms[2]))
+    frames = {"neutral": imgs[0]}
+    for sh in SHAPES:
+        base, k, s = SHAPE_PARAMS[sh]
+        src, lm = (closed, lms[1]) if base == "closed" else (opened, lms[2])
+        out = src if (k == 1.0 and s == 1.0) else mouth_warp(src, lm, geo, k, s)
+        out = N * (1 - region[..., None]) + out * region[..., None]
+        frames[sh] = _u8(out)
+    emask = eye_mask(lms[0], R)[..., None]
+    rest = frames["X"].astype(np.float64)
+    for name, amount in BLINKS.items():
+        frames[name] = _u8(rest * (1 - emask) + blink_warp(rest, lms[0], amount) * emask)
+    info = {"open_step": round(s_o, 4), "closed_step": round(s_c, 4), "predicted_opening": round(pred, 4),
+            "predicted_open_gap": round(float(mouth_opening_of(lms[2:3])[0]), 4)}
+    return Atlas(np.stack([frames[n] for n in FRAMES]), info)
+
+
+def _plan(directions: PortraitDirections, latent: np.ndarray, traits: dict[str, Any], groups=None):
+    """The three face codes (own, closed, open), their regressed landmarks (3, K, 2), the group
+    argument for them and ``(predicted opening, closed step, open step)``."""
+    from ..fusion import RACES, SL_FACE
+
+    latent = np.asarray(latent, np.float64)
+    code = latent[SL_FACE] if latent.shape == (160,) else latent
+    assert code.shape == (128,), latent.shape
+    u = directions.open_direction
+    pred = float(directions.predicted_opening(code[None])[0])
+    s_c = float(np.clip((CLOSED_TARGET - pred) / directions.open_gain, -MAX_STEP, 0.0))
+    s_o = float(np.clip((OPEN_TARGET - pred) / directions.open_gain, 0.0, MAX_STEP))
+    codes = np.stack([code, code + s_c * u, code + s_o * u])
+    if groups is None:
+        race3 = RACES.index(traits.get("race") or "white")
+    else:
+        race3 = np.repeat(np.asarray(groups, np.float32)[None], 3, 0)
+    lms = directions.landmarks(codes, traits["female"], traits["age"], race3)
+    return codes, lms, race3, (pred, s_c, s_o)
+
+
+def atlas_masks(directions: PortraitDirections, latent: np.ndarray, traits: dict[str, Any], R: int = 128,
+                groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(mouth, eyes)`` (R, R) float masks of the persona's atlas: outside them every frame is the
+    neutral face (the mouth frames outside ``mouth``, the blink frames outside ``eyes``)."""
+    _, lms, _, _ = _plan(directions, latent, traits, groups)
+    lms = lms * (R / 128.0)
+    return MouthGeometry.of(*lms).mask(R), eye_mask(lms[0], R)
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
