@@ -273,6 +273,8 @@ class Atlas:
                            for i, n in enumerate(FRAMES)],
                 "viseme_to_shape": dict(VISEME_TO_SHAPE),
                 "viseme_to_frame": {v: FRAMES.index(s) for v, s in VISEME_TO_SHAPE.items()},
+                # the same as a list, for readers without JSON objects as maps (Unity's JsonUtility)
+                "viseme_frames": [{"viseme": v, "frame": FRAMES.index(s)} for v, s in VISEME_TO_SHAPE.items()],
                 "blink_frames": [FRAMES.index("blink_half"), FRAMES.index("blink")],
                 "rest_frame": FRAMES.index("X"), **({"made": self.info} if self.info else {})}
 

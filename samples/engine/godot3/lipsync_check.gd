@@ -31,6 +31,17 @@ func _ready() -> void:
 		var t := (float(v["t_start"]) + float(v["t_end"])) / 2.0
 		mids.append({"t": t, "viseme": v["viseme"], "w": reader.weights_at(t)})
 	result["midpoints"] = mids
+	if _arg("atlas", "0") == "1":  # the atlas mode: the frame shown at every viseme midpoint
+		var aerr: String = reader.load_atlas(_arg("persona", ""))
+		result["atlas_error"] = aerr
+		var shown := []
+		if aerr == "":
+			for v in reader.track:
+				var t := (float(v["t_start"]) + float(v["t_end"])) / 2.0
+				reader.show_frame(reader.frame_at(t))
+				shown.append({"t": t, "viseme": v["viseme"], "frame": reader.frame,
+							  "region_x": reader.get_node(reader.atlas_sprite_path).region_rect.position.x})
+		result["atlas_midpoints"] = shown
 	reader.get_node("Voice").play()
 	started = OS.get_ticks_msec()
 

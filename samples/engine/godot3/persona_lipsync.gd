@@ -16,6 +16,9 @@ export var line_index := 0
 export var mesh_path: NodePath
 export var blend_shape_prefix := ""
 export var autoplay := true
+# Talking portrait (2D): a Sprite showing the persona's mouth-shape atlas (mouths.png + mouths.json
+# beside persona.json); each frame it shows the atlas frame of the loudest viseme. Empty: no atlas.
+export var atlas_sprite_path: NodePath
 
 const NAMES := ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou"]
 const SCHEMAS := [1, 2]
@@ -25,11 +28,15 @@ const LAG := 0.05
 var track := []
 var weights := {}
 var error := ""
+var atlas := {}  # mouths.json, once load_atlas() has read it
+var frame := -1  # the atlas frame shown (index into atlas["frames"])
 
 
 func _ready() -> void:
 	if autoplay and persona_dir != "":
 		error = load_line(persona_dir, line_index)
+		if error == "" and not atlas_sprite_path.is_empty():
+			error = load_atlas(persona_dir)
 		if error == "":
 			$Voice.play()
 		else:
@@ -63,6 +70,55 @@ func load_line(folder: String, index: int) -> String:
 	$Voice.stream = stream
 	track = line["visemes"]
 	return ""
+
+
+# Reads mouths.json and mouths.png of a persona folder into the atlas sprite (if one is set);
+# returns "" or what went wrong.
+func load_atlas(folder: String) -> String:
+	var f := File.new()
+	var json_path := folder.plus_file("mouths.json")
+	if f.open(json_path, File.READ) != OK:
+		return "cannot open " + json_path
+	var parsed := JSON.parse(f.get_as_text())
+	f.close()
+	if parsed.error != OK or typeof(parsed.result) != TYPE_DICTIONARY:
+		return "mouths.json is not a JSON object"
+	if int(parsed.result.get("atlas_version", 0)) != 1:
+		return "mouths.json atlas_version %s is not supported" % str(parsed.result.get("atlas_version"))
+	atlas = parsed.result
+	var image_name: String = atlas.get("image", "mouths.png")
+	if image_name.find("/") >= 0 or image_name.find("\\") >= 0 or image_name.find("..") >= 0:
+		return "unsafe atlas image name " + image_name
+	var image := Image.new()
+	if image.load(folder.plus_file(image_name)) != OK:
+		return "cannot read " + image_name
+	var sprite = get_node_or_null(atlas_sprite_path)
+	if sprite != null:
+		var texture := ImageTexture.new()
+		texture.create_from_image(image, Texture.FLAG_FILTER)
+		sprite.texture = texture
+		sprite.region_enabled = true
+	show_frame(int(atlas.get("rest_frame", 0)))
+	return ""
+
+
+# The atlas frame for time t of the line: the frame of the loudest co-articulated viseme.
+func frame_at(t: float) -> int:
+	var w := weights_at(t)
+	var best: String = NAMES[0]
+	for name in NAMES:
+		if w[name] > w[best]:
+			best = name
+	return int(atlas["viseme_to_frame"].get(best, atlas.get("rest_frame", 0)))
+
+
+func show_frame(index: int) -> void:
+	frame = index
+	var sprite = get_node_or_null(atlas_sprite_path) if not atlas_sprite_path.is_empty() else null
+	if sprite == null:
+		return
+	var r: Dictionary = atlas["frames"][index]
+	sprite.region_rect = Rect2(float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"]))
 
 
 # An imported resource when the WAV is inside the project, else the file itself (mono/stereo PCM16).
@@ -137,6 +193,10 @@ func _process(_delta: float) -> void:
 	# the audio clock, not frame time, so the mouth stays on the sound
 	var t: float = $Voice.get_playback_position() + AudioServer.get_time_since_last_mix()
 	weights = weights_at(t)
+	if not atlas.empty():
+		var f := frame_at(t)
+		if f != frame:
+			show_frame(f)
 	if mesh_path.is_empty():
 		return
 	var mesh = get_node_or_null(mesh_path)

@@ -25,6 +25,14 @@ namespace UnityEngine
         public static float Max(float a, float b) { return a > b ? a : b; }
         public static float Min(float a, float b) { return a < b ? a : b; }
     }
+    public struct Vector2 { public float x, y; public Vector2(float x, float y) { this.x = x; this.y = y; } }
+    public struct Rect { public float x, y, width, height; public Rect(float x, float y, float w, float h) { this.x = x; this.y = y; width = w; height = h; } }
+    public class Texture2D : Object { public int width; public int height; }
+    public class Sprite : Object
+    {
+        public static Sprite Create(Texture2D texture, Rect rect, Vector2 pivot) { return new Sprite(); }
+    }
+    public class SpriteRenderer : Component { public Sprite sprite; }
     public static class Debug { public static void LogError(object message) { } }
     public static class JsonUtility { public static T FromJson<T>(string json) { return default(T); } }
     [AttributeUsage(AttributeTargets.Field)] public class SerializeField : Attribute { }
