@@ -6,6 +6,8 @@ smaller faces are scaled up with ``image-rendering: pixelated``), the traits (ge
 and one ``<audio controls preload="none">`` per line with its text. A filter bar hides the cards outside a gender and an age range and counts
 "N of M shown"; the filter is kept in the URL fragment (``index.html#gender=female&min=20&max=40``)
 so a filtered view can be bookmarked. The filter reads ``data-gender`` / ``data-age`` on each card.
+A persona folder with a mouth-shape atlas (``mouths.png``, the talking portrait's frames in one row)
+shows it on hover: the face is swapped for the atlas stepped through frame by frame (CSS only).
 
 Every text is HTML-escaped (line texts come from users), every link is a relative URL to a plain
 file name inside the persona folder, and a Content-Security-Policy lets only the page's own script
@@ -21,7 +23,7 @@ import html
 import json
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 from urllib.parse import quote
 
 from .checkpoint import atomic_write_bytes
@@ -29,6 +31,8 @@ from .persona import safe_file_name
 
 INDEX = "index.html"
 FACE_PX = 128  # the shipped faces' size; smaller ones (other weights) are drawn pixelated
+ATLAS = "mouths.png"  # a persona's talking-portrait atlas (digitalhuman.portrait)
+ATLAS_FRAMES = 12  # its frames in one row: len(digitalhuman.portrait.FRAMES), not imported (no numpy here)
 
 _CSS = """\
 :root { color-scheme: light dark; --fg: #1d1d1f; --bg: #f4f4f6; --card: #fff; --muted: #666; --line: #ddd; }
@@ -60,8 +64,17 @@ li { margin-top: 8px; }
 li p { margin: 0 0 4px; overflow-wrap: anywhere; }
 li .dur { color: var(--muted); }
 audio { width: 100%; height: 32px; }
+.atlas { display: none; width: 128px; height: 128px; flex: none; overflow: hidden; border-radius: 4px; }
+.atlas img { display: block; width: ATLAS_WIDTHpx; height: 128px; max-width: none;
+  image-rendering: crisp-edges; image-rendering: pixelated; animation: talk ATLAS_SECONDSs steps(ATLAS_FRAMES) infinite; }
+.talks:hover .face { display: none; }
+.talks:hover .atlas { display: block; }
+@keyframes talk { to { transform: translateX(-ATLAS_WIDTHpx); } }
 .novoice, .empty { color: var(--muted); }
 """
+
+_CSS = (_CSS.replace("ATLAS_WIDTH", str(ATLAS_FRAMES * FACE_PX)).replace("ATLAS_FRAMES", str(ATLAS_FRAMES))
+        .replace("ATLAS_SECONDS", f"{ATLAS_FRAMES * 0.15:g}"))
 
 _JS = """\
 (() => {
@@ -132,7 +145,7 @@ def _href(folder: str, name: str) -> str:
     return _e(quote(folder, safe="") + "/" + quote(name, safe=""))
 
 
-def _card(i: int, row: dict[str, Any]) -> str:
+def _card(i: int, row: dict[str, Any], atlas: bool = False) -> str:
     try:
         seed = int(row["seed"])
         folder = safe_file_name(str(row.get("folder", seed)))
@@ -150,10 +163,13 @@ def _card(i: int, row: dict[str, Any]) -> str:
 
     out = [f'<article class="card" id="p{seed}" data-seed="{seed}" data-gender="{_e(gender)}" '
            f'data-age="{age!r}" data-group="{_e(group or "")}">',
-           '<div class="top">']
+           f'<div class="top{" talks" if atlas and face else ""}">']
     if face:
         out.append(f'<img class="face" src="{_href(folder, safe_file_name(face))}" width="{FACE_PX}" '
                    f'height="{FACE_PX}" alt="face of persona {seed}" loading="lazy" decoding="async">')
+        if atlas:
+            out.append(f'<div class="atlas"><img src="{_href(folder, ATLAS)}" alt="mouth shapes of persona {seed}" '
+                       'loading="lazy" decoding="async"></div>')
     else:
         out.append('<div class="noface">no face</div>')
     out.append(f'<div><h2><a href="{_href(folder, "persona.json")}">Persona {seed}</a></h2><dl>'
@@ -175,9 +191,16 @@ def _card(i: int, row: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def render_gallery(manifest_rows: Sequence[dict[str, Any]], title: str = "digitalhuman personas") -> str:
-    """The page's HTML for ``manifest_rows`` (rows of ``manifest.jsonl``, shown in their order)."""
-    cards = [_card(i, row) for i, row in enumerate(manifest_rows)]
+def _has_atlas(row: dict[str, Any], atlases: Collection[str]) -> bool:
+    files = row.get("files")
+    return str(row.get("folder", row.get("seed"))) in atlases or (isinstance(files, list) and ATLAS in files)
+
+
+def render_gallery(manifest_rows: Sequence[dict[str, Any]], title: str = "digitalhuman personas",
+                   atlases: Collection[str] = ()) -> str:
+    """The page's HTML for ``manifest_rows`` (rows of ``manifest.jsonl``, shown in their order);
+    ``atlases``: the folders that hold a ``mouths.png`` (a row listing it in ``files`` counts too)."""
+    cards = [_card(i, row, _has_atlas(row, atlases)) for i, row in enumerate(manifest_rows)]
     n = len(cards)
     body = "\n".join(cards) if cards else '<p class="empty">no personas in this batch</p>'
     return f"""<!doctype html>
@@ -214,7 +237,15 @@ def write_gallery(out: Path, manifest_rows: list[dict]) -> Path:
     from disk and travels with the batch folder.
     """
     path = Path(out) / INDEX
-    atomic_write_bytes(path, render_gallery(manifest_rows).encode("utf-8"))
+    atlases = set()
+    for row in manifest_rows:
+        try:
+            folder = safe_file_name(str(row.get("folder", row.get("seed"))))
+        except (ValueError, TypeError):
+            continue  # render_gallery says what is wrong with the row
+        if (Path(out) / folder / ATLAS).is_file():
+            atlases.add(folder)
+    atomic_write_bytes(path, render_gallery(manifest_rows, atlases=atlases).encode("utf-8"))
     return path
 
 

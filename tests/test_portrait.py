@@ -134,3 +134,18 @@ def test_directions_refuse_other_files(tmp_path):
 
     with pytest.raises(CheckpointError):
         PortraitDirections.load(WEIGHTS_DIR / "fusion.safetensors")
+
+
+def test_gallery_shows_the_atlas_on_hover_only_where_there_is_one(tmp_path):
+    from digitalhuman.gallery import ATLAS_FRAMES, read_manifest, write_gallery
+
+    assert ATLAS_FRAMES == len(FRAMES)
+    rows = [{"seed": s, "folder": f"p{s}", "face": "face.png", "traits": {"gender": "female", "age": 30.0}}
+            for s in (1, 2)]
+    for r in rows:
+        (tmp_path / r["folder"]).mkdir()
+    (tmp_path / "p1" / "mouths.png").write_bytes(b"png")
+    (tmp_path / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    page = write_gallery(tmp_path, read_manifest(tmp_path)).read_text()
+    assert page.count('class="top talks"') == 1 and page.count("p1/mouths.png") == 1 and "p2/mouths.png" not in page
+    assert f"steps({len(FRAMES)})" in page
