@@ -24,15 +24,19 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cli_args import (CLIError, aged_arg, age_arg, default_data, port_arg, positive_int, read_audio, read_image,
-                       seed_arg, text_arg, train_seed_arg)
+from .cli_args import (CLIError, aged_arg, age_arg, default_data, lipsync_arg, out_arg, port_arg, positive_int,
+                       read_audio, read_image, seed_arg, text_arg, train_seed_arg, unit_arg)
 
 EPILOG = __doc__.split("Examples::", 1)[1]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .lipsync import add_lipsync_option
+def add_lipsync_option(parser) -> None:
+    """``--lipsync FORMATS`` (create, batch, say): one or more formats; an empty list is refused."""
+    parser.add_argument("--lipsync", type=lipsync_arg, default=(), metavar="FORMATS",
+                        help="lip-sync files beside each WAV: oculus,arkit,vrm,rhubarb (comma-separated) or all")
 
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="digitalhuman", description="Seeded NPC personas: a face and a matching voice.",
                                 epilog="examples:" + EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"digitalhuman {__version__}")
@@ -50,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("create", help="create one persona into a folder")
     c.add_argument("--seed", type=seed_arg, default=None, help="required unless --from-face/--from-voice (then 0)")
-    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--out", type=out_arg, required=True)
     c.add_argument("--overwrite", action="store_true", help="replace the persona already in --out (atomically)")
     src = c.add_mutually_exclusive_group()
     src.add_argument("--from-face", type=Path, metavar="IMAGE", help="read the traits from a face crop")
@@ -65,22 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
     bl = sub.add_parser("blend", help="a persona between two others, face and voice together")
     bl.add_argument("--a", type=seed_arg, required=True, help="seed of the first persona")
     bl.add_argument("--b", type=seed_arg, required=True, help="seed of the second persona")
-    bl.add_argument("--t", type=float, default=0.5, help="0 = a, 1 = b (default 0.5)")
-    bl.add_argument("--out", type=Path, required=True)
+    bl.add_argument("--t", type=unit_arg, default=0.5, help="0 = a, 1 = b (default 0.5)")
+    bl.add_argument("--out", type=out_arg, required=True)
     bl.add_argument("--overwrite", action="store_true", help="replace the persona already in --out (atomically)")
     bl.add_argument("--say", action="append", type=text_arg, default=[], metavar="TEXT")
 
     fa = sub.add_parser("family", help="a persona and K relatives who resemble it in face and voice")
     fa.add_argument("--seed", type=seed_arg, required=True)
     fa.add_argument("--members", type=positive_int, default=3, help="relatives to make (default 3, max 20)")
-    fa.add_argument("--out", type=Path, required=True, help="OUT/0 is the persona, OUT/1.. its relatives")
+    fa.add_argument("--out", type=out_arg, required=True, help="OUT/0 is the persona, OUT/1.. its relatives")
     fa.add_argument("--gender", choices=["same", "any", "female", "male"], default="same",
                     help="relatives' gender: the persona's (default), drawn at random (any), or this one")
     fa.add_argument("--say", action="append", type=text_arg, default=[], metavar="TEXT")
 
     b = sub.add_parser("batch", help="create many personas: OUT/<seed>/ + manifest.jsonl; resumable")
     b.add_argument("--seeds", required=True, help="e.g. 0-499,600,700-710")
-    b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--out", type=out_arg, required=True)
     b.add_argument("--no-voice", action="store_true", help="faces and traits only")
     b.add_argument("--shard", metavar="K/N|auto",
                    help="make only worker K's share of N; auto: K and N from SLURM_ARRAY_TASK_ID/_COUNT, "
@@ -92,12 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("merge", help="merge the folders of sharded batches")
     m.add_argument("parts", nargs="+", type=Path)
-    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--out", type=out_arg, required=True)
 
     s = sub.add_parser("say", help="render a new line in a persona's voice")
     s.add_argument("--persona", type=Path, required=True, help="a persona folder (with persona.json)")
     s.add_argument("--text", type=text_arg, required=True)
-    s.add_argument("--out", type=Path, help="WAV file to write (default: PERSONA/say_<hash>.wav)")
+    s.add_argument("--out", type=out_arg, help="WAV file to write (default: PERSONA/say_<hash>.wav)")
     add_lipsync_option(s)
     s.add_argument("--overwrite", action="store_true", help="replace an existing WAV (and its .visemes.json)")
 
@@ -108,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = t.add_subparsers(dest="model", required=True, metavar="MODEL")
     tf = tsub.add_parser("face", help="the conditional face GAN (numbered run folder in --out)")
     tf.add_argument("--data", type=Path, default=default_data("utkface128"), help="face folder: images/ + labels.csv")
-    tf.add_argument("--out", type=Path, required=True, help="parent folder of the numbered run folders")
+    tf.add_argument("--out", type=out_arg, required=True, help="parent folder of the numbered run folders")
     tf.add_argument("--resume", action="store_true", help="continue the newest face run in --out")
     tf.add_argument("--resume-from", type=Path, metavar="FILE",
                     help="start a new run in --out from a compact resume point (scripts/pack_face_resume.py)")
@@ -128,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="initialisation and data order of a new run (default 0; --resume keeps the run's)")
     tv = tsub.add_parser("voice", help="the speech VAE over real speakers")
     tv.add_argument("--data", type=Path, default=default_data("commonvoice61"))
-    tv.add_argument("--out", type=Path, required=True)
+    tv.add_argument("--out", type=out_arg, required=True)
     tv.add_argument("--resume", action="store_true")
     tv.add_argument("--cache", type=Path, help="folder to cache extracted voice features in")
     tv.add_argument("--epochs", type=positive_int, help="stop at this many epochs (default 300)")
@@ -139,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="export models for game engines")
     exsub = ex.add_subparsers(dest="format", required=True, metavar="FORMAT")
     eo = exsub.add_parser("onnx", help="face generator, voice prior+decoder and the seeded base voice as ONNX")
-    eo.add_argument("--out", type=Path, required=True)
+    eo.add_argument("--out", type=out_arg, required=True)
     eo.add_argument("--opset", type=int, choices=[15, 17], default=17, help="15 for Unity Sentis (default 17)")
     ev = sub.add_parser("evaluate", help="judge the models (faces, voices, fusion need scripts/install-judges.sh)",
                         description="Judge the models with outside judges; install them first with "
@@ -148,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("rest", nargs=argparse.REMAINDER, help="options of the evaluation (see its --help)")
     tz = tsub.add_parser("fusion", help="the trait prior (joint gender / group / age distribution of the faces)")
     tz.add_argument("--data", type=Path, default=default_data("utkface128"))
-    tz.add_argument("--out", type=Path, required=True)
+    tz.add_argument("--out", type=out_arg, required=True)
     p.commands = sub.choices  # each command's own parser, for usage errors found after parsing
     return p
 
@@ -160,6 +164,7 @@ def _pipeline(args, **kw):
 
 
 def cmd_create(args) -> int:
+    from .api_checks import check_writable
     from .persona import check_persona_out
 
     # everything that can be checked without the models first: a mistake answers in a second
@@ -172,6 +177,7 @@ def cmd_create(args) -> int:
     if args.from_voice is not None and (args.gender or args.age is not None):
         raise CLIError("--from-voice reads gender and age from the clip; drop --gender/--age")
     check_persona_out(args.out, args.overwrite)
+    check_writable(args.out)
     image = read_image(args.from_face) if args.from_face is not None else None
     audio = read_audio(args.from_voice) if args.from_voice is not None else None
     if args.aged is not None and image is None and audio is None:  # the age needs the trait prior only
@@ -222,9 +228,11 @@ def _check_aged(age: float, years: float) -> None:
 def cmd_blend(args) -> int:
     if not 0.0 <= args.t <= 1.0:
         raise CLIError(f"--t must be between 0 and 1, got {args.t}")
+    from .api_checks import check_writable
     from .persona import check_persona_out
 
     check_persona_out(args.out, args.overwrite)
+    check_writable(args.out)
     pipe = _pipeline(args)
     p = pipe.blend(pipe(seed=args.a, voice=True), pipe(seed=args.b, voice=True), args.t, lines=args.say)
     p.save(args.out, overwrite=args.overwrite)
@@ -237,9 +245,11 @@ def cmd_family(args) -> int:
         raise CLIError("--members is at most 20")
     if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
         raise CLIError(f"--out {args.out} is not an empty folder")
+    from .api_checks import check_writable
     from .persona import check_persona_out
 
     check_persona_out(args.out)
+    check_writable(args.out)
     pipe = _pipeline(args)
     base = pipe(seed=args.seed, lines=args.say)
     base.save(args.out / "0")
@@ -253,6 +263,7 @@ def cmd_family(args) -> int:
 def cmd_batch(args) -> int:
     import os
 
+    from .api_checks import check_writable
     from .batch import auto_shard, check_out, parse_seeds, parse_shard, run_batch, shard_seeds
 
     seeds = parse_seeds(args.seeds)
@@ -270,6 +281,7 @@ def cmd_batch(args) -> int:
     if args.lipsync:
         request["lipsync"] = list(args.lipsync)
     check_out(args.out, request)  # before the models load: a wrong folder answers at once
+    check_writable(args.out)
     pipe = _pipeline(args, voice=not args.no_voice)
     make = lambda seed: pipe(seed=seed, gender=args.gender, age=args.age, race=args.race,  # noqa: E731
                              lines=args.say, voice=not args.no_voice)
@@ -279,8 +291,10 @@ def cmd_batch(args) -> int:
 
 
 def cmd_merge(args) -> int:
+    from .api_checks import check_writable
     from .batch import merge_batches
 
+    check_writable(args.out)
     n = merge_batches(args.parts, args.out)
     print(f"{args.out}: {n} personas")
     return 0
@@ -289,11 +303,14 @@ def cmd_merge(args) -> int:
 def cmd_say(args) -> int:
     import hashlib
 
+    from .api_checks import check_voice_params, check_writable
     from .persona import check_line_out, load_persona_doc
 
     out = args.out or args.persona / f"say_{hashlib.sha256(args.text.encode()).hexdigest()[:10]}.wav"
     check_line_out(out, args.overwrite)
     doc = load_persona_doc(args.persona)
+    check_voice_params(doc.voice)  # a hostile or broken persona.json answers before the voice loads
+    check_writable(out)
     pipe = _pipeline(args, face=False)
     line = pipe.say(doc, args.text)
     line.save(out, lipsync=args.lipsync, overwrite=args.overwrite)  # WAV + sidecars, each atomically
@@ -391,10 +408,12 @@ def cmd_evaluate(args) -> int:
     return int(module.main(args.rest) or 0)
 
 
+WEIGHTS_COMMANDS = ("create", "batch", "say", "info", "serve", "blend", "family", "export")  # those that read --weights
 COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate, "serve": cmd_serve, "blend": cmd_blend, "family": cmd_family, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .api_checks import check_weights
     from .checkpoint import CheckpointError
     from .persona import PersonaError
     from .pipeline import ModelNotAvailable
@@ -406,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "batch" and args.shards is not None and args.shard != "auto":
         parser.commands["batch"].error("--shards goes with --shard auto")
     try:
+        if args.command in WEIGHTS_COMMANDS:
+            check_weights(args.weights)
         return COMMANDS[args.command](args)
     except (CLIError, PersonaError, ModelNotAvailable, CheckpointError, ValueError) as e:
         print(f"digitalhuman: error: {e}", file=sys.stderr)

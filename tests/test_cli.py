@@ -62,6 +62,7 @@ def test_runtime_errors(tmp_path, tiny_weights_no_voice, capsys):
     w = ["--weights", str(tiny_weights_no_voice)]
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "file.txt").write_text("mine")
+    (tmp_path / "empty").mkdir()  # a folder of no models (a missing folder is refused at once: test_cli_edges)
     cases = [
         (w + ["batch", "--seeds", "5-2", "--out", str(tmp_path / "b")], "end is smaller"),
         (w + ["batch", "--seeds", "0-1", "--no-voice", "--out", str(tmp_path / "junk")], "not a previous batch"),

@@ -142,6 +142,83 @@ def test_cheap_errors_come_before_any_model(tmp_path, tiny_weights, no_models, c
     assert not (tmp_path / "new").exists() and (tmp_path / "junk" / "f.txt").read_text() == "mine"
 
 
+def door_files(tmp: Path) -> None:
+    """The input files of ``door_cases``, made in ``tmp``."""
+    import soundfile as sf
+    from PIL import Image
+
+    from digitalhuman.persona import Persona, persona_latent
+
+    sf.write(tmp / "tiny.wav", np.full(800, 0.1, np.float32), 16000)  # 0.05 s
+    sf.write(tmp / "silent.wav", np.zeros(16000, np.float32), 16000)
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp / "1x1.png")
+    traits = {"gender": "female", "female": 0.9, "age": 30.0, "race": "white"}
+    Persona(seed=1, latent=persona_latent(1), traits=traits, models={},
+            voice={"f0_hz": 1e308, "f0_range_st": 2.0, "formant": 1.0, "rate": 1.0}).save(tmp / "badf0")
+
+
+def door_cases(t: str) -> list[tuple[str, list[str], int, str]]:
+    """Issue 28's inputs that must be answered at the door: ``(name, argv, exit code, words of the
+    error line)``, with ``door_files`` made in folder ``t``. Each must end with one error line before
+    any model loads and write nothing; ``benchmarks/cli_edges.py`` times them (budget 1 s each)."""
+    return [
+        ("--out under /proc", ["create", "--seed", "1", "--out", "/proc/nope/x"], 1, "cannot write in /proc"),
+        ("--from-voice 0.05 s clip", ["create", "--from-voice", f"{t}/tiny.wav", "--out", f"{t}/new"], 1,
+         "needs at least 0.25 s"),
+        ("--from-voice silent clip", ["create", "--from-voice", f"{t}/silent.wav", "--out", f"{t}/new"], 1,
+         "the clip is silent"),
+        ("--from-face 1x1 image", ["create", "--from-face", f"{t}/1x1.png", "--out", f"{t}/new"], 1, "1x1 px"),
+        ("say, persona.json f0 1e308", ["say", "--persona", f"{t}/badf0", "--text", "Hello.", "--out", f"{t}/x.wav"],
+         1, "f0_hz=1e+308 is outside 50..500"),
+        ("--out ''", ["create", "--seed", "1", "--out", ""], 2, "the output path is empty"),
+        ("say --out ''", ["say", "--persona", f"{t}/badf0", "--text", "Hi.", "--out", ""], 2, "output path is empty"),
+        ("--seed of 5,000 nines", ["create", "--seed", "9" * 5000, "--out", f"{t}/new"], 2,
+         "seed must be at most 2**64-1"),
+        ("--seed 2**64", ["create", "--seed", str(2**64), "--out", f"{t}/new"], 2, "seed must be at most 2**64-1"),
+        ("blend --a of 5,000 nines", ["blend", "--a", "9" * 5000, "--b", "1", "--out", f"{t}/new"], 2,
+         "seed must be at most 2**64-1"),
+        ("--weights /nonexistent info", ["--weights", f"{t}/nonexistent", "info"], 1, "does not exist"),
+        ("--weights /nonexistent create", ["--weights", f"{t}/nonexistent", "create", "--seed", "1", "--out",
+                                           f"{t}/new"], 1, "does not exist"),
+        ("--lipsync ''", ["create", "--seed", "1", "--say", "Hi.", "--lipsync", "", "--out", f"{t}/new"], 2,
+         "no format given"),
+        ("--lipsync ,", ["say", "--persona", f"{t}/badf0", "--text", "Hi.", "--lipsync", ",", "--out", f"{t}/y.wav"],
+         2, "no format given"),
+        ("--say with escape bytes", ["create", "--seed", "1", "--say", "\x01\x02\x07\x1b[31m", "--out", f"{t}/new"], 2,
+         "control characters (U+0001, U+0002, U+0007, U+001B)"),
+        ("say --text with a bell", ["say", "--persona", f"{t}/badf0", "--text", "Hi\x07 there", "--out",
+                                    f"{t}/z.wav"], 2, "control characters (U+0007)"),
+        ("blend --t of 5,000 characters", ["blend", "--a", "1", "--b", "2", "--t", "x" * 5000, "--out", f"{t}/new"],
+         2, "expected a number from 0 to 1"),
+    ]
+
+
+@pytest.mark.parametrize("name", [c[0] for c in door_cases("T")])
+def test_errors_at_the_door(name, tmp_path, tiny_weights_no_voice, monkeypatch, no_models, capsys):
+    """Issue 28: each case ends with one clear error line, before any model loads, and writes nothing."""
+    tmp, weights = tmp_path, tiny_weights_no_voice
+    door_files(tmp)
+    argv, code, msg = {c[0]: c[1:] for c in door_cases(str(tmp))}[name]
+    if argv[0] != "--weights":
+        argv = ["--weights", str(weights)] + argv
+    if "/proc/nope/x" in argv and not Path("/proc").is_dir():
+        pytest.skip("no /proc here")
+    cwd = tmp / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    before = tree(tmp)
+    try:
+        got = main(argv)
+    except SystemExit as e:
+        got = e.code
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1] if err.strip() else ""
+    assert got == code and msg in last and "Traceback" not in err, (got, err[-500:])
+    assert len(last) < 300 and sum("error:" in line for line in err.splitlines()) == 1, err[-500:]
+    assert tree(tmp) == before and list(cwd.iterdir()) == []  # nothing written, not even a probe
+    assert no_models == []  # answered before any model (not even the trait prior) loaded
+
+
 @pytest.mark.parametrize("argv,msg", [
     (["create", "--seed", "1", "--say", "\U0001F600\U0001F600", "--out", "x"], "cannot be spoken"),
     (["create", "--seed", "1", "--say", "?!...", "--out", "x"], "cannot be spoken"),
