@@ -20,7 +20,10 @@ writes ``OUT_DIR/<persona folder name>.png``. The steps, in float32 like the Pyt
 - ``pixel = round((clamp(x, -1, 1) + 1) * 127.5)`` of the NCHW output, as uint8 RGB.
 
 A blended persona (``origin.blend``) mixes two groups by ``t``: ``group`` weights ``(1 - t, t)`` of
-its two personas' groups, which persona.json does not hold; pass them yourself for those.
+its two personas' groups. persona.json holds them only as ``origin.blend.groups`` (5 weights, in
+the order above); a blend without them is refused, never rebuilt as another face. Each PNG is named
+after its persona folder, so two folders of one name (``a/npc``, ``b/npc``) are refused before
+anything is written.
 """
 
 from __future__ import annotations
@@ -63,7 +66,17 @@ def face_inputs(meta: dict, persona: dict) -> tuple[np.ndarray, np.ndarray]:
         c = np.float32(age_unit(np.float32(meta["age_center_years"])))
         age_n = np.clip(c + np.float32(strength) * (age_n - c), np.float32(-1), np.float32(1))
     group = np.zeros(len(GROUPS), np.float32)
-    group[GROUPS.index(traits.get("race") or "white")] = 1.0
+    blend = (persona.get("origin") or {}).get("blend")
+    if blend is not None:
+        weights = blend.get("groups") if isinstance(blend, dict) else None
+        if not (isinstance(weights, list) and len(weights) == len(GROUPS)
+                and all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w <= 1 for w in weights)):
+            raise ValueError("a blended persona (origin.blend): its face mixes the groups of its two personas, "
+                             "which this persona.json does not record (origin.blend.groups); rebuild it with "
+                             "digitalhuman, or add the 5 group weights")
+        group[:] = np.asarray(weights, np.float32)
+    else:
+        group[GROUPS.index(traits.get("race") or "white")] = 1.0
     cond = np.concatenate([[np.float32(1) - female, female, age_n], group]).astype(np.float32)
     return z[None], cond[None]
 
@@ -97,10 +110,25 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from PIL import Image
 
+    # everything checked before anything is written: names, files, blends
+    folders, names = [], {}
+    for folder in dict.fromkeys(p.resolve() for p in args.personas):  # the same folder twice: once
+        if folder.name in names:
+            ap.error(f"two persona folders are named {folder.name!r} ({names[folder.name]}, {folder}): their "
+                     "PNGs would have one name; rename one or rebuild them into different --out folders")
+        names[folder.name] = folder
+        if not (folder / "persona.json").is_file():
+            ap.error(f"{folder}: no persona.json")
+        try:
+            face_inputs(json.loads((args.export_dir / "manifest.json").read_text())["files"][FACE_FILE],
+                        json.loads((folder / "persona.json").read_text()))
+        except (ValueError, KeyError, TypeError, OSError) as e:
+            ap.error(f"{folder}: {str(e)[:300]}")
+        folders.append(folder)
     args.out.mkdir(parents=True, exist_ok=True)
-    for folder in args.personas:
+    for folder in folders:
         Image.fromarray(rebuild(args.export_dir, folder / "persona.json")).save(args.out / f"{folder.name}.png")
-    print(f"{args.out}: {len(args.personas)} face(s)")
+    print(f"{args.out}: {len(folders)} face(s)")
     return 0
 
 

@@ -56,6 +56,17 @@ def validation_error(exc: RequestValidationError) -> JSONResponse:
     return error_response(422, f"invalid request: {where + ': ' if where else ''}{first['msg']}", detail)
 
 
+def _unparsable(cause: BaseException | None) -> tuple[str, str]:
+    """Why a body that FastAPI could not parse was refused: ``(message, type)``. Python's JSON reader
+    refuses some valid JSON too (numbers of over 4,300 digits, nesting deeper than its recursion)."""
+    if isinstance(cause, RecursionError):
+        return "JSON nested too deeply (a request is a flat object; see docs/http.md)", "json_too_deep"
+    if isinstance(cause, ValueError) and not isinstance(cause, UnicodeError) and "digits" in str(cause):
+        return ("a number has too many digits (over 4,300; a seed is at most 18446744073709551615)",
+                "json_number_too_long")
+    return "not valid JSON (the bytes cannot be decoded)", "json_invalid"
+
+
 class BodyLimit:
     """ASGI middleware: refuse request bodies over ``max_body`` bytes with 413 before anything parses them.
 
@@ -133,11 +144,18 @@ class HeadWithoutBody:
 
 async def strict_query(request: Request) -> None:
     """App-wide dependency: a query parameter the route does not declare is refused (422), as POST
-    bodies refuse unknown fields, so ``?gendr=male`` does not silently give another persona."""
+    bodies refuse unknown fields, so ``?gendr=male`` does not silently give another persona; so is
+    one given twice (``?gender=male&gender=female``)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     allowed = {p.alias for p in dependant.query_params} if dependant is not None else set()
     unknown = [k for k in dict.fromkeys(request.query_params.keys()) if k not in allowed]
+    repeated = [k for k in dict.fromkeys(request.query_params.keys())
+                if k in allowed and len(request.query_params.getlist(k)) > 1]
+    if repeated:  # ?gender=male&gender=female: which one was meant? (the last one used to win, silently)
+        raise RequestValidationError([{"type": "repeated_parameter", "loc": ("query", k),
+                                       "msg": "given more than once; give each query parameter once",
+                                       "input": request.query_params.getlist(k)} for k in repeated])
     if unknown:
         raise RequestValidationError([{"type": "extra_forbidden", "loc": ("query", k),
                                        "msg": "unknown query parameter" + (
@@ -160,8 +178,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 400 and exc.detail == _UNDECODABLE:
-            return error_response(422, "invalid request: body: not valid JSON (the bytes cannot be decoded)",
-                                  [{"loc": ["body"], "msg": "not valid JSON", "type": "json_invalid"}])
+            why, kind = _unparsable(exc.__cause__)
+            return error_response(422, f"invalid request: body: {why}", [{"loc": ["body"], "msg": why, "type": kind}])
         try:
             phrase = HTTPStatus(exc.status_code).phrase.lower()
         except ValueError:

@@ -4,15 +4,39 @@
 from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from ..fusion import RACES
 from ..persona import LIPSYNC_FORMATS, MAX_SEED, PersonaDoc, Viseme, Word
 from ..voice.limits import MAX_TEXT_CHARS
 
-__all__ = ["TEXT_PATTERN", "TEXT_DOC", "Gender", "Race", "Seed", "Age", "Text", "LipsyncFormat", "SayRequest", "SayJSONRequest",
-           "SpokenLineJSON", "PersonaResponse", "ErrorResponse", "HealthResponse", "InfoResponse",
+__all__ = ["TEXT_PATTERN", "TEXT_DOC", "no_controls", "Gender", "Race", "Seed", "Age", "Text", "LipsyncFormat",
+           "SayRequest", "SayJSONRequest", "SpokenLineJSON", "PersonaResponse", "ErrorResponse", "HealthResponse", "InfoResponse",
            "persona_request_model", "PersonaKey", "make_key"]
+
+
+def _seed(v):
+    """A seed is a JSON integer within 0..2**64-1, with the exact bound in the message (pydantic's
+    own writes it as a float, 18446744073709552000). A number written with a fraction or exponent
+    (2.0, 1e19) is refused: above 2**53 a float is not the seed the client meant."""
+    if isinstance(v, float):
+        raise PydanticCustomError("int_type", "seed must be a JSON integer written without a decimal point or "
+                                  "exponent (e.g. 42), got {value}", {"value": repr(v)})
+    if isinstance(v, int) and not isinstance(v, bool) and not 0 <= v <= MAX_SEED:
+        raise PydanticCustomError("seed_range", f"seed must be from 0 to {MAX_SEED} (2**64-1)")
+    return v
+
+
+def no_controls(text: str) -> str:
+    """Control characters (escape sequences, bells ...) would be spoken as noise and stored: refused."""
+    from ..api_checks import clean_text_problem
+
+    problem = clean_text_problem(text) if isinstance(text, str) else None
+    if problem:
+        raise PydanticCustomError("text_controls", problem)
+    return text
+
 
 Gender = Literal["female", "male"]
 Race = Literal[RACES]  # type: ignore[valid-type]
@@ -20,22 +44,17 @@ LipsyncFormat = Literal[LIPSYNC_FORMATS]  # type: ignore[valid-type]
 SEED_DOC = "persona seed, 0 .. 2**64-1"
 # pydantic writes the bounds of a strict int as floats (2**64-1 -> 1.8446744073709552e+19, which is
 # 2**64 and refuses a value the schema allows); json_schema_extra puts the exact integers back.
-Seed = Annotated[int, BeforeValidator(lambda v: _integral(v)),
+Seed = Annotated[int, BeforeValidator(lambda v: _seed(v)),
                  Field(strict=True, ge=0, le=MAX_SEED, description=SEED_DOC,
                        json_schema_extra={"minimum": 0, "maximum": MAX_SEED})]
 Age = Annotated[float, Field(strict=True, ge=0, le=100, description="age in years (0-100)")]
 # Something to say: at least one Latin letter (text made only of symbols has nothing speakable, so
 # the schema says so instead of the service refusing text the schema allowed).
 TEXT_PATTERN = "[A-Za-z]"
-TEXT_DOC = f"a line of English dialogue: 1-{MAX_TEXT_CHARS} characters with at least one letter A-Z"
-Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN, description=TEXT_DOC)]
-
-
-def _integral(v):
-    """JSON Schema counts 42.0 as an integer: take it as 42 (never a bool, a string or 42.5)."""
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2**64:
-        return int(v)
-    return v
+TEXT_DOC = (f"a line of English dialogue: 1-{MAX_TEXT_CHARS} characters with at least one letter A-Z and no "
+            "control characters (tabs and line breaks are allowed)")
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN, description=TEXT_DOC),
+                 AfterValidator(no_controls)]
 Lipsync = Annotated[list[LipsyncFormat], Field(max_length=len(LIPSYNC_FORMATS),
                                                description="lip-sync formats to make for each line")]
 

@@ -6,13 +6,14 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
+from pydantic import AfterValidator
 
 from ..lipsync import MEDIA_TYPES
 from ..persona import LIPSYNC_FORMATS, MAX_SEED
 from ..voice.limits import MAX_TEXT_CHARS
 from .core import PersonaService
-from .models import (SEED_DOC, TEXT_DOC, TEXT_PATTERN, Gender, HealthResponse, InfoResponse, LipsyncFormat, PersonaResponse, Race,
-                     SayJSONRequest, SayRequest, SpokenLineJSON, make_key)
+from .models import (SEED_DOC, TEXT_DOC, TEXT_PATTERN, Gender, HealthResponse, InfoResponse, LipsyncFormat,
+                     PersonaResponse, Race, SayJSONRequest, SayRequest, SpokenLineJSON, make_key, no_controls)
 from .streaming import NDJSON, stream_response
 
 __all__ = ["add_routes", "CACHE_CONTROL"]
@@ -20,7 +21,8 @@ __all__ = ["add_routes", "CACHE_CONTROL"]
 CACHE_CONTROL = "public, max-age=86400"  # same URL, same bytes (for one version and weights); ETag revalidates
 SeedPath = Annotated[int, PathParam(ge=0, le=MAX_SEED, description=SEED_DOC)]
 AgeQuery = Annotated[float | None, Query(ge=0, le=100, description="age in years (0-100)")]
-TextQuery = Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN, description=TEXT_DOC)]
+TextQuery = Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN, description=TEXT_DOC),
+                      AfterValidator(no_controls)]
 NOT_MODIFIED = {304: {"description": "not modified (If-None-Match matched the ETag)"}}
 HEADERS_DOC = {"ETag": {"description": "strong tag of the bytes", "schema": {"type": "string"}},
                "Cache-Control": {"description": CACHE_CONTROL, "schema": {"type": "string"}}}
