@@ -29,6 +29,7 @@ MIN_CLIP_S, MAX_CLIP_S = 0.25, 120.0  # a voice clip: what the voice features ne
 SAMPLE_RATES = (8_000, 192_000)  # Hz a clip may have
 SILENT_PEAK = 1e-4  # a clip whose peak is below this is silent (as voice.features says)
 MIN_IMAGE_PX, MAX_IMAGE_PX = 16, 4096  # sides of a face image
+AGE_RANGE = (0, 100)  # years a persona may be asked for: pipeline.AGE_RANGE (which imports this module)
 # Bounds of the voice parameters the renderer takes from a persona.json (voice.persona_voice.PARAM_BOUNDS,
 # repeated here so that checking a file needs no torch; tests/test_cli_edges.py holds them equal).
 # Only the parameters a file has are checked here; the voice checks that none is missing.
@@ -226,7 +227,6 @@ def _seed(seed: Any) -> None:
 def call_args(seed: Any, gender: Any, age: Any, race: Any, lines: Any, face: Any, voice: Any) -> None:
     """``PersonaPipeline.__call__``."""
     from .fusion import RACES
-    from .pipeline import AGE_RANGE
 
     _seed(seed)
     if gender is not None and gender not in ("female", "male"):

@@ -78,6 +78,12 @@ def test_good_calls_still_work(pipe, persona):
     assert pipe.aged(persona, 5, voice=False).traits["age"] == round(persona.traits["age"] + 5, 2)
 
 
+def test_age_range_is_the_pipelines():
+    from digitalhuman.pipeline import AGE_RANGE
+
+    assert api_checks.AGE_RANGE == AGE_RANGE
+
+
 def test_voice_bounds_are_the_renderers():
     try:
         from digitalhuman.voice.persona_voice import PARAM_BOUNDS
