@@ -1,7 +1,12 @@
 """Wall time of a successful `digitalhuman create` vs the cheap errors that must answer before any
 model loads (issue 15: each under 0.3x the time of a successful create), plus `info`'s size.
 
+Issue 28's errors at the door (``door_cases`` of ``tests/test_cli_edges.py``, the table its test
+checks) have a budget of their own: each within ``DOOR_BUDGET_S`` (1 s), median of the runs. The
+script exits 1 when one is over it.
+
     python benchmarks/cli_edges.py [--repeats 5] [--out-json cli_edges.json]
+    python benchmarks/cli_edges.py --door-only --repeats 3      # the budget alone, no create
 
 Every run is a fresh process (`python -m digitalhuman ...`, shipped weights), as a user would
 start it; medians over ``--repeats`` runs, runs interleaved so a busy machine slows all alike.
@@ -20,6 +25,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DOOR_BUDGET_S = 1.0  # issue 28: one clear error line within a second, before any model loads
+
+
+def door(tmp: Path) -> dict[str, list[str]]:
+    """Issue 28's cases, from the table the test checks (``tests/test_cli_edges.py``)."""
+    sys.path.insert(0, str(REPO))
+    from tests.test_cli_edges import door_cases, door_files
+
+    (tmp / "door").mkdir()
+    door_files(tmp / "door")
+    return {f"door: {name}": argv for name, argv, _, _ in door_cases(str(tmp / "door"))}
 
 
 def cases(tmp: Path) -> dict[str, list[str]]:
@@ -58,29 +76,37 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out-json", default=None)
+    ap.add_argument("--door-only", action="store_true", help="only issue 28's cases and their budget (no create)")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cli_edges."))
     try:
-        errors = cases(tmp)
+        errors = ({} if a.door_only else cases(tmp)) | door(tmp)
         ok_argv = ["create", "--seed", "42", "--say", "The mines are cursed.", "--out"]
-        assert run(ok_argv + [str(tmp / "made")])[1] == 0  # also the persona that one case must not replace
+        if not a.door_only:
+            assert run(ok_argv + [str(tmp / "made")])[1] == 0  # also the persona that one case must not replace
         before = sorted(p.name for p in tmp.iterdir())
-        times: dict[str, list[float]] = {"create (success)": [], **{k: [] for k in errors}}
+        times: dict[str, list[float]] = {**({} if a.door_only else {"create (success)": []}), **{k: [] for k in errors}}
         last: dict[str, tuple[int, str]] = {}
         for i in range(a.repeats):
-            s, code, _ = run(ok_argv + [str(tmp / f"ok{i}")])
-            assert code == 0
-            times["create (success)"].append(s)
-            shutil.rmtree(tmp / f"ok{i}")
+            if not a.door_only:
+                s, code, _ = run(ok_argv + [str(tmp / f"ok{i}")])
+                assert code == 0
+                times["create (success)"].append(s)
+                shutil.rmtree(tmp / f"ok{i}")
             for name, argv in errors.items():
                 s, code, err = run(argv)
                 assert code != 0, (name, err)
                 times[name].append(s)
                 last[name] = (code, err)
         assert sorted(p.name for p in tmp.iterdir()) == before, "an error wrote something"
-        ok = statistics.median(times["create (success)"])
-        rows = {k: {"median_s": round(statistics.median(v), 3), "ratio_to_create": round(statistics.median(v) / ok, 3),
+        ok = statistics.median(times["create (success)"]) if not a.door_only else float("nan")
+        rows = {k: {"median_s": round(statistics.median(v), 3),
+                    "ratio_to_create": None if a.door_only else round(statistics.median(v) / ok, 3),
                     "exit": last.get(k, (0, ""))[0], "message": last.get(k, (0, ""))[1]} for k, v in times.items()}
+        for k, r in rows.items():
+            if k.startswith("door: "):
+                r["budget_s"] = DOOR_BUDGET_S
+                r["within_budget"] = r["median_s"] <= DOOR_BUDGET_S
         info = subprocess.run([sys.executable, "-m", "digitalhuman", "info"], capture_output=True, text=True).stdout
         lines = info.splitlines()
         res = {"rows": rows, "info_lines": len(lines), "info_max_width": max(map(len, lines)),
@@ -90,12 +116,18 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     width = max(map(len, rows))
     for k, r in rows.items():
-        print(f"{k:<{width}}  {r['median_s']:6.2f} s  {r['ratio_to_create']:5.2f}x  exit {r['exit']}")
+        verdict = ("" if "budget_s" not in r else
+                   f"  {'within' if r['within_budget'] else 'OVER'} {r['budget_s']:g} s")
+        ratio = "" if r["ratio_to_create"] is None else f"  {r['ratio_to_create']:5.2f}x"
+        print(f"{k:<{width}}  {r['median_s']:6.2f} s{ratio}  exit {r['exit']}{verdict}")
     print(f"info: {res['info_lines']} lines, widest {res['info_max_width']} characters; load average "
           f"{res['loadavg_1min']} on {res['cpus']} CPUs")
     if a.out_json:
         Path(a.out_json).write_text(json.dumps(res, indent=2) + "\n")
-    return 0
+    over = [k for k, r in rows.items() if r.get("within_budget") is False]
+    if over:
+        print(f"over the {DOOR_BUDGET_S:g} s budget: {', '.join(over)}", file=sys.stderr)
+    return 1 if over else 0
 
 
 if __name__ == "__main__":
