@@ -8,7 +8,7 @@ the steps and seconds it trained (0.4.x: 5,583 steps in 3.0 h; 0.5.0: 9,500). A 
 from it at that step with a new D that trains alone for ``D_WARMUP`` = 100 steps
 (``d_warmup_until``) and then against G at lr 1e-4 (D 2e-4), without DiffAugment: with the
 trainer's augmentation a fresh D stays blind for about 150 steps and a continuation of 2026-11-28
-had D at chance 50 steps after G resumed (``benchmarks/face_fresh_d.py``). Age balance 0.5
+had D at chance 50 steps after G resumed (docs/evaluation.md, "Findings of earlier probes"). Age balance 0.5
 (children and the old drawn more often). The run's ``face_generator.safetensors`` is 64 px only:
 before it can be shipped, the refiner, the age map and shift and the strengths have to be re-fitted
 on it (``scripts/train_refiner.py``, ``scripts/tune_strengths.py``, ``scripts/ship_weights.py``).

@@ -1,7 +1,7 @@
 """Copy trained inference weights into digitalhuman/weights/ and write card.json.
 
     python scripts/ship_weights.py --face-run RUNS/00000-face-r64 --voice-run RUNS/00004-voice \
-        --fusion-run RUNS/00001-fusion --attributes FILE [--face-eval JSON] [--voice-eval JSON]
+        --fusion-run RUNS/00001-fusion --attributes FILE [--face-eval JSON] [--voice-eval JSON] [--cache DIR]
 
 Only what generation needs is shipped: the face GAN's EMA generator (fp16), the speech VAE, the
 renderer's reference of the base voice, the trait prior and the face attribute encoder.
@@ -41,8 +41,9 @@ def args_face_data() -> Path:
     return DEFAULT_FACE_DATA
 
 
-def face_run_generator(run: Path):
-    """A face run's ``(config, model config, checkpoint state, EMA generator with BN recalibrated)``."""
+def face_run_generator(run: Path, cache: Path | None = None):
+    """A face run's ``(config, model config, checkpoint state, EMA generator with BN recalibrated)``;
+    ``cache``: the folder the decoded training faces are cached in (``load_split``), or None."""
     from digitalhuman.face.data import load_split
     from digitalhuman.face.gan import FaceGANConfig, Generator
     from digitalhuman.face.train import recalibrate_bn
@@ -52,14 +53,14 @@ def face_run_generator(run: Path):
     mcfg = FaceGANConfig(**cfg["model"])
     g = Generator(mcfg)
     g.load_state_dict(st["G_ema"])
-    _, female, age, race, _ = load_split(args_face_data(), mcfg.resolution, "train", "/work/cache")
+    _, female, age, race, _ = load_split(args_face_data(), mcfg.resolution, "train", cache)
     return cfg, mcfg, st, recalibrate_bn(g, female, age, race)
 
 
-def ship_face(run: Path, gender_strength: float, age_strength: float) -> dict:
+def ship_face(run: Path, gender_strength: float, age_strength: float, cache: Path | None = None) -> dict:
     from digitalhuman.face.train import export_generator
 
-    cfg, mcfg, st, g = face_run_generator(run)
+    cfg, mcfg, st, g = face_run_generator(run, cache)
     hours = float(st["train_seconds"]) / 3600
     extra = {"steps": str(int(st["step"])), "train_seconds": f"{float(st['train_seconds']):.0f}",
              "gender_strength": f"{gender_strength:g}", "age_strength": f"{age_strength:g}"}
@@ -74,7 +75,8 @@ def ship_face(run: Path, gender_strength: float, age_strength: float) -> dict:
     return out
 
 
-def continue_face(path: Path, run: Path, card: dict, gender_strength: float | None = None) -> dict:
+def continue_face(path: Path, run: Path, card: dict, gender_strength: float | None = None,
+                  cache: Path | None = None) -> dict:
     """Rewrite the face generator's file with the 64 px generator of a continuation run
     (``scripts/continue_face64.py``: EMA weights, BN recalibrated); its refiner, age strength, age
     map and shift and sharpening are kept (re-fit them with ``--face-age-map`` / ``--face-age-shift``),
@@ -86,7 +88,7 @@ def continue_face(path: Path, run: Path, card: dict, gender_strength: float | No
     from digitalhuman.face.gan import FaceGANConfig
 
     tensors, config, meta = load_weights(path, kind="face_generator")
-    rcfg, _, st, g = face_run_generator(run)
+    rcfg, _, st, g = face_run_generator(run, cache)
     step, seconds = int(st["step"]), float(st["train_seconds"])
     start = int(rcfg["d_warmup_until"]) - D_WARMUP  # the shipped step the run started from
     tensors = {k: v for k, v in tensors.items() if k.startswith("refiner.")} | g.state_dict()
@@ -234,6 +236,9 @@ def main() -> None:
     ap.add_argument("--face-refiner-sharpen", type=float, default=None,
                     help="stored in the face generator's config: its refined detail layer is amplified by 1 + this")
     ap.add_argument("--voice-eval", type=Path)
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="folder to cache the decoded training faces in (batch-norm recalibration of --face-run / "
+                         "--face-continued; default: no cache, decoded each time)")
     ap.add_argument("--fusion-eval", type=Path, help="JSON of digitalhuman evaluate fusion (its checks go in the card)")
     ap.add_argument("--face-note", help="how the face strengths were chosen (text for the card)")
     ap.add_argument("--voice-note", help="how the voice age strength was chosen (text for the card)")
@@ -249,10 +254,10 @@ def main() -> None:
         m.pop("sha256", None)
     if args.face_run:
         gs = 1.0 if args.gender_strength is None else args.gender_strength
-        models["face"] = ship_face(args.face_run, gs, args.face_age_strength)
+        models["face"] = ship_face(args.face_run, gs, args.face_age_strength, args.cache)
     if args.face_continued:
         models["face"] = continue_face(W / "face_generator.safetensors", args.face_continued, models["face"],
-                                       args.gender_strength)
+                                       args.gender_strength, args.cache)
     if args.face_age_map:
         models["face"]["age_map"] = set_face_age_map(W / "face_generator.safetensors", args.face_age_map)
     if args.face_age_shift:
