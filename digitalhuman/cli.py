@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cli_args import (CLIError, aged_arg, age_arg, default_data, lipsync_arg, out_arg, port_arg, positive_int,
-                       read_audio, read_image, seed_arg, text_arg, train_seed_arg, unit_arg)
+from .cli_args import (CLIError, aged_arg, age_arg, check_writable, default_data, lipsync_arg, out_arg, port_arg,
+                       positive_int, read_audio, read_image, seed_arg, text_arg, train_seed_arg, unit_arg)
 
 EPILOG = __doc__.split("Examples::", 1)[1]
 
@@ -164,7 +164,6 @@ def _pipeline(args, **kw):
 
 
 def cmd_create(args) -> int:
-    from .api_checks import check_writable
     from .persona import check_persona_out
 
     # everything that can be checked without the models first: a mistake answers in a second
@@ -228,7 +227,6 @@ def _check_aged(age: float, years: float) -> None:
 def cmd_blend(args) -> int:
     if not 0.0 <= args.t <= 1.0:
         raise CLIError(f"--t must be between 0 and 1, got {args.t}")
-    from .api_checks import check_writable
     from .persona import check_persona_out
 
     check_persona_out(args.out, args.overwrite)
@@ -245,7 +243,6 @@ def cmd_family(args) -> int:
         raise CLIError("--members is at most 20")
     if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
         raise CLIError(f"--out {args.out} is not an empty folder")
-    from .api_checks import check_writable
     from .persona import check_persona_out
 
     check_persona_out(args.out)
@@ -263,7 +260,6 @@ def cmd_family(args) -> int:
 def cmd_batch(args) -> int:
     import os
 
-    from .api_checks import check_writable
     from .batch import auto_shard, check_out, parse_seeds, parse_shard, run_batch, shard_seeds
 
     seeds = parse_seeds(args.seeds)
@@ -291,7 +287,6 @@ def cmd_batch(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from .api_checks import check_writable
     from .batch import merge_batches
 
     check_writable(args.out)
@@ -303,7 +298,7 @@ def cmd_merge(args) -> int:
 def cmd_say(args) -> int:
     import hashlib
 
-    from .api_checks import check_voice_params, check_writable
+    from .api_checks import check_voice_params
     from .persona import check_line_out, load_persona_doc
 
     out = args.out or args.persona / f"say_{hashlib.sha256(args.text.encode()).hexdigest()[:10]}.wav"
@@ -331,6 +326,7 @@ def cmd_info(args) -> int:
 def cmd_train(args) -> int:
     if args.data is None or not Path(args.data).is_dir():
         raise CLIError(f"--data {args.data} is not a folder; give the training data folder")
+    check_writable(args.out)
     if args.model == "face":
         import dataclasses
 
@@ -390,6 +386,8 @@ def cmd_serve(args) -> int:
 
 def cmd_export(args) -> int:
     from .export import export_onnx
+
+    check_writable(args.out)
 
     manifest = export_onnx(args.out, args.weights, opset=args.opset)
     parity = manifest.get("parity", {})

@@ -133,6 +133,13 @@ def train_seed_arg(value: str) -> int:
     return int(value)
 
 
+def check_writable(path: Path) -> None:
+    """``api_checks.check_writable`` (imported when used: the CLI starts without numpy or pydantic)."""
+    from .api_checks import check_writable as check
+
+    check(path)
+
+
 def default_data(name: str) -> Path | None:
     """``../shared/data/NAME`` from the working folder or the source tree, where it exists."""
     for base in (Path.cwd() / ".." / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"):
