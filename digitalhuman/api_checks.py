@@ -185,15 +185,18 @@ def check_weights(path: str | os.PathLike | None) -> None:
                            "(or no --weights for the shipped weights)")
 
 
-def check_writable(path: str | os.PathLike, what: str = "--out") -> None:
+def check_writable(path: str | os.PathLike, what: str = "--out", renamed: bool = False) -> None:
     """The nearest existing folder above ``path`` must let us create ``path`` there: probed by making
-    and removing an empty temporary folder, so nothing is left behind."""
+    and removing an empty temporary folder, so nothing is left behind. ``renamed``: ``path`` is a
+    folder written whole and renamed into place (a persona folder), so it needs a name of its own."""
     import shutil
     import tempfile
 
-    path = Path(path)
-    if not str(path).strip() or path == Path("."):
+    if not str(path).strip():
         raise PersonaError(f"{what} is empty; give a folder or file name")
+    path = Path(path)
+    if renamed and path.name in ("", ".", ".."):  # Path("x/..").name is "..", Path(".").name is ""
+        raise PersonaError(f"{what} {str(path)!r} names no folder of its own; give a name such as npc42/")
     for parent in [path.parent.absolute(), *path.parent.absolute().parents]:
         if parent.exists():
             break

@@ -176,7 +176,7 @@ def cmd_create(args) -> int:
     if args.from_voice is not None and (args.gender or args.age is not None):
         raise CLIError("--from-voice reads gender and age from the clip; drop --gender/--age")
     check_persona_out(args.out, args.overwrite)
-    check_writable(args.out)
+    check_writable(args.out, renamed=True)
     image = read_image(args.from_face) if args.from_face is not None else None
     audio = read_audio(args.from_voice) if args.from_voice is not None else None
     if args.aged is not None and image is None and audio is None:  # the age needs the trait prior only
@@ -230,7 +230,7 @@ def cmd_blend(args) -> int:
     from .persona import check_persona_out
 
     check_persona_out(args.out, args.overwrite)
-    check_writable(args.out)
+    check_writable(args.out, renamed=True)
     pipe = _pipeline(args)
     p = pipe.blend(pipe(seed=args.a, voice=True), pipe(seed=args.b, voice=True), args.t, lines=args.say)
     p.save(args.out, overwrite=args.overwrite)

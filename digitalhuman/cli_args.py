@@ -133,11 +133,11 @@ def train_seed_arg(value: str) -> int:
     return int(value)
 
 
-def check_writable(path: Path) -> None:
+def check_writable(path: Path, renamed: bool = False) -> None:
     """``api_checks.check_writable`` (imported when used: the CLI starts without numpy or pydantic)."""
     from .api_checks import check_writable as check
 
-    check(path)
+    check(path, renamed=renamed)
 
 
 def default_data(name: str) -> Path | None:
