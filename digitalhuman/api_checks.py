@@ -18,8 +18,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from .persona import MAX_SEED, PersonaError
+from .voice.features import FeatureError
 
-__all__ = ["check_number", "check_int", "check_text", "check_lines", "check_persona", "check_clip",
+__all__ = ["ClipError", "check_number", "check_int", "check_text", "check_lines", "check_persona", "check_clip",
            "check_image", "check_flags", "check_weights", "check_voice_params", "check_writable",
            "clean_text_problem", "MIN_CLIP_S", "MAX_CLIP_S", "SAMPLE_RATES", "MIN_IMAGE_PX", "MAX_IMAGE_PX",
            "VOICE_PARAM_BOUNDS", "call_args", "blend_args", "sibling_args", "from_voice_args", "from_face_args",
@@ -121,27 +122,35 @@ def check_flags(**flags: Any) -> None:
             raise PersonaError(f"{name} must be True or False, got {type(value).__name__} {_shown(value)}")
 
 
+class ClipError(PersonaError, FeatureError):
+    """A voice clip that cannot be used: a PersonaError, and the ``FeatureError`` the voice features
+    raise for such clips (code that skips unusable clips by catching that keeps working)."""
+
+
 def check_clip(audio: Any, sample_rate: Any) -> tuple[np.ndarray, int]:
     """A voice clip: mono float samples ``(N,)``, ``MIN_CLIP_S``-``MAX_CLIP_S`` long at a sample rate
-    within ``SAMPLE_RATES``, finite and not silent -> ``(float32 (N,), int rate)``."""
-    sr = check_int("sample_rate", sample_rate, *SAMPLE_RATES)
+    within ``SAMPLE_RATES``, finite and not silent -> ``(float32 (N,), int rate)``; else ``ClipError``."""
+    try:
+        sr = check_int("sample_rate", sample_rate, *SAMPLE_RATES)
+    except PersonaError as e:
+        raise ClipError(str(e)) from None
     try:
         x = np.asarray(audio)
     except (TypeError, ValueError) as e:
-        raise PersonaError(f"audio must be an array of samples (N,), got {type(audio).__name__} ({e})") from None
+        raise ClipError(f"audio must be an array of samples (N,), got {type(audio).__name__} ({e})") from None
     if x.ndim != 1 or x.dtype.kind not in "fiu":
-        raise PersonaError(f"audio must be mono samples of shape (N,) (float in [-1, 1]), got {x.dtype} {x.shape}")
+        raise ClipError(f"audio must be mono samples of shape (N,) (float in [-1, 1]), got {x.dtype} {x.shape}")
     seconds = len(x) / sr
     if seconds < MIN_CLIP_S:
-        raise PersonaError(f"the clip is {seconds:.3f} s long; a voice needs at least {MIN_CLIP_S} s")
+        raise ClipError(f"the clip is {seconds:.3f} s long; a voice needs at least {MIN_CLIP_S} s")
     if seconds > MAX_CLIP_S:
-        raise PersonaError(f"the clip is {seconds:.0f} s long; give at most {MAX_CLIP_S:.0f} s of the voice")
+        raise ClipError(f"the clip is {seconds:.0f} s long; give at most {MAX_CLIP_S:.0f} s of the voice")
     x = x.astype(np.float32) if x.dtype.kind == "f" else (x / max(float(np.iinfo(x.dtype).max), 1.0)).astype(np.float32)
     if not np.isfinite(x).all():
-        raise PersonaError("the clip holds NaN or infinite samples")
+        raise ClipError("the clip holds NaN or infinite samples")
     peak = float(np.abs(x).max())
     if peak < SILENT_PEAK:
-        raise PersonaError(f"the clip is silent (peak {peak:.1e}); give a recording of someone speaking")
+        raise ClipError(f"the clip is silent (peak {peak:.1e}); give a recording of someone speaking")
     return x, sr
 
 
@@ -267,7 +276,7 @@ def from_voice_args(audio: Any, sample_rate: Any, seed: Any, lines: Any, face: A
     """``PersonaPipeline.from_voice``: a float clip (the CLI reads files as float32)."""
     _seed(seed)
     if isinstance(audio, np.ndarray) and audio.dtype.kind != "f":
-        raise PersonaError(f"audio must be float samples in [-1, 1], got {audio.dtype}; divide integer PCM by "
+        raise ClipError(f"audio must be float samples in [-1, 1], got {audio.dtype}; divide integer PCM by "
                            "its full scale (32768 for int16)")
     check_clip(audio, sample_rate)
     check_lines(lines)

@@ -63,6 +63,16 @@ def test_api_errors_are_persona_errors(name, pipe, persona):
     assert words in msg and "\n" not in msg and len(msg) < 300, msg
 
 
+def test_unusable_clips_are_also_feature_errors(pipe):
+    # the evaluations skip a clip the voice features cannot use by catching FeatureError
+    from digitalhuman.voice.features import FeatureError
+
+    for audio, rate in ((np.zeros(16000, np.float32), 16000), (np.ones(100, np.float32), 16000),
+                        (np.ones(16000, np.float32), 0)):
+        with pytest.raises(FeatureError):
+            pipe.from_voice(audio, rate)
+
+
 def test_from_pretrained_refuses_a_missing_folder(tmp_path):
     with pytest.raises(PersonaError, match="does not exist"):
         PersonaPipeline.from_pretrained(tmp_path / "nonexistent")
