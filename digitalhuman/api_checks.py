@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .persona import MAX_SEED, PersonaError
+from .persona import PersonaError
 from .voice.features import FeatureError
 
 __all__ = ["ClipError", "check_number", "check_int", "check_text", "check_lines", "check_persona", "check_clip",
@@ -218,15 +218,6 @@ def check_writable(path: str | os.PathLike, what: str = "--out", renamed: bool =
     except OSError as e:
         raise PersonaError(f"{what} {path}: cannot write in {parent} ({e.strerror or e})") from None
     shutil.rmtree(probe, ignore_errors=True)
-
-
-def check_seed_text(value: str) -> int:
-    """The text of a seed (CLI): digits only, at most 2**64-1, answered in one short line."""
-    if not value.isascii() or not value.isdigit():
-        raise PersonaError(f"seed must be a non-negative integer, got {_shown(value)}")
-    if len(value.lstrip("0")) > len(str(MAX_SEED)) or int(value) > MAX_SEED:
-        raise PersonaError("seed must be at most 2**64-1")
-    return int(value)
 
 
 # ------------------------------------------------------------------ PersonaPipeline's methods, one call each

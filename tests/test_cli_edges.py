@@ -194,6 +194,17 @@ def door_cases(t: str) -> list[tuple[str, list[str], int, str]]:
     ]
 
 
+def test_seed_text_of_any_length():
+    import argparse
+
+    from digitalhuman.cli_args import seed_arg
+
+    assert seed_arg("0" * 5000 + "1") == 1 and seed_arg("0") == 0 and seed_arg(str(2**64 - 1)) == 2**64 - 1
+    for bad in ("9" * 5000, "1" + "0" * 5000, str(2**64)):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"^seed must be at most 2\*\*64-1$"):
+            seed_arg(bad)
+
+
 @pytest.mark.parametrize("name", [c[0] for c in door_cases("T")])
 def test_errors_at_the_door(name, tmp_path, tiny_weights_no_voice, monkeypatch, no_models, capsys):
     """Issue 28: each case ends with one clear error line, before any model loads, and writes nothing."""
