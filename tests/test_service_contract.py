@@ -20,7 +20,7 @@ THREE = "Well met, stranger. The road north is closed since the storm. Ask at th
 
 def wav_pcm(data: bytes) -> np.ndarray:
     pcm, sr = sf.read(io.BytesIO(data), dtype="int16")
-    assert sr == 22050
+    assert sr == 24000
     return pcm
 
 
@@ -33,13 +33,13 @@ def test_stream_is_the_wav_in_chunks(pipe):
     pcm, chunks, done = join_stream(streamed.text.splitlines())
     wav = one(app, "POST", "/personas/9/say", json=body)
     assert pcm.tobytes() == wav_pcm(wav.content).tobytes()
-    assert done == {"done": True, "duration_s": round(len(pcm) / 22050, 4), "chunks": len(chunks)} and len(chunks) >= 3
+    assert done == {"done": True, "duration_s": round(len(pcm) / 24000, 4), "chunks": len(chunks)} and len(chunks) >= 3
     assert [c["chunk"] for c in chunks] == list(range(len(chunks)))
     starts = np.cumsum([0] + [len(base64.b64decode(c["pcm16"])) // 2 for c in chunks])
-    assert [c["t_start"] for c in chunks] == [round(s / 22050, 6) for s in starts[:-1]]
+    assert [c["t_start"] for c in chunks] == [round(s / 24000, 6) for s in starts[:-1]]
     visemes = [v for c in chunks for v in c["visemes"]]
     assert visemes[0]["t_start"] == 0 and all(a["t_end"] == b["t_start"] for a, b in zip(visemes, visemes[1:]))
-    assert all(v["t_end"] > v["t_start"] for v in visemes) and abs(visemes[-1]["t_end"] - len(pcm) / 22050) < 0.001
+    assert all(v["t_end"] > v["t_start"] for v in visemes) and abs(visemes[-1]["t_end"] - len(pcm) / 24000) < 0.001
     # the first chunk is short: well under a third of the line
     assert len(base64.b64decode(chunks[0]["pcm16"])) < 0.35 * 2 * len(pcm)
     # a second stream of the same line comes from the cache, chunk for chunk the same

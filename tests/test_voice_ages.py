@@ -1,11 +1,10 @@
-"""Voices across ages: every age asks the speech VAE's prior for its own voice (no plateau), and
-children get child voices (the data has no speakers under 16)."""
+"""Voices across ages: every age asks the speech VAE's prior for its own voice (no plateau; the VAE
+reads a clip's age for --from-voice), and children and the old get their own cues."""
 
 import numpy as np
 import pytest
 import torch
 
-from digitalhuman.voice.persona_voice import CHILD_AGE, child_voice
 from digitalhuman.voice.vae import VoiceVAE, VoiceVAEConfig
 
 
@@ -33,13 +32,19 @@ def test_presented_prior_age_is_strictly_increasing_and_inside_the_speakers_ages
 
 
 @pytest.mark.parametrize("female", [0.0, 1.0])
-def test_child_voices_are_higher_and_grow_into_the_persona(female):
-    own_f0, own_formant = (210.0, 1.2) if female else (120.0, 1.0)
-    f0_8, formant_8, rate_8 = child_voice(8, female, own_f0, own_formant, 1.0)
-    f0_14, formant_14, _ = child_voice(14, female, own_f0, own_formant, 1.0)
-    assert f0_8 > 240 and formant_8 > own_formant + 0.1 and rate_8 > 1.0  # a child: high, small, slower
-    assert f0_8 > f0_14 > own_f0 and formant_8 > formant_14 > own_formant
-    f0_16, formant_16, rate_16 = child_voice(CHILD_AGE, female, own_f0, own_formant, 1.0)
-    assert (f0_16, formant_16, rate_16) == pytest.approx((own_f0, own_formant, 1.0))  # continuous at 16
+def test_child_and_old_cues_follow_the_age(tiny_weights, female):
+    from digitalhuman.pipeline import PersonaPipeline
+    from digitalhuman.voice.persona_voice import CHILD_AGE
+
+    vm = PersonaPipeline.from_pretrained(tiny_weights, face=False).voice
+    code, style = np.linspace(-1, 1, 16), np.linspace(1, -1, 12)
+    v = {a: vm.params(female, a, code, style) for a in (6, 10, 14, CHILD_AGE, 30, 60, 80)}
+    assert v[6]["child"] == 1.0 and v[6]["f0_hz"] > 250 and v[6]["formant"] > 1.1  # a child: high, small
+    assert v[6]["formant"] > v[10]["formant"] > v[14]["formant"] > 1.0
+    assert v[14]["child"] > 0 and v[CHILD_AGE]["child"] == 0 and v[CHILD_AGE]["formant"] == 1.0  # grown up at 16
+    assert v[6]["speed"] < v[30]["speed"]  # children speak more slowly
     if not female:
-        assert f0_14 < 200  # boys' voices break at 12-15
+        assert v[14]["f0_hz"] < 200 and v[6]["female"] > 0.5  # boys' voices break; before, they sound like girls
+    assert v[30]["pitch_st"] == 0 and v[60]["pitch_st"] == 0
+    assert (v[80]["pitch_st"] < 0) == bool(female) and v[80]["speed"] < v[30]["speed"]  # old: F0 moves, slower
+    assert len({tuple(sorted(x.items())) for x in v.values()}) == len(v)  # every age its own voice

@@ -1,4 +1,6 @@
-"""A tiny, randomly initialised speech VAE with plausible feature statistics, for fast tests."""
+"""A tiny, randomly initialised speech VAE with plausible feature statistics, and a tiny voice prior
+(eight of the shipped stock voices, two per gender and accent, three speaker and two prosody
+directions), for fast tests."""
 
 from __future__ import annotations
 
@@ -28,3 +30,20 @@ def write_tiny_voice(folder: Path) -> str:
     vae.set_stats(torch.from_numpy(mean), torch.from_numpy(std))
     save_weights(folder / "voice.safetensors", vae.state_dict(), kind=KIND, config=TINY_VAE)
     return "voice.safetensors"
+
+
+TINY_PRIOR_VOICES = ("af_heart", "af_bella", "am_adam", "am_michael", "bf_emma", "bf_alice", "bm_george", "bm_lewis")
+
+
+def write_tiny_prior(folder: Path) -> str:
+    from digitalhuman.voice.prior import VoicePrior, write_prior
+    from digitalhuman.weights_card import WEIGHTS_DIR
+
+    shipped = VoicePrior.load(WEIGHTS_DIR / "voice_prior.safetensors")
+    packs = np.stack([shipped.packs[shipped.names.index(n)] for n in TINY_PRIOR_VOICES])
+    rng = np.random.default_rng(2)
+    coef = rng.normal(0, 0.3, (36, 3))
+    write_prior(folder / "voice_prior.safetensors", list(TINY_PRIOR_VOICES), packs, k_spk=3, k_pro=2,
+                gender_dir=np.array([1.0, 0.0, 0.0]), gender_floor=0.5, age_dir=np.array([0.0, 1.0, 0.0]), age_gain=0.1,
+                features=(np.zeros(36), np.ones(36), coef, np.zeros(3)))
+    return "voice_prior.safetensors"

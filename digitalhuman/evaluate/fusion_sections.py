@@ -24,7 +24,7 @@ def _voice_judged(rows: list[dict], gj, aj) -> tuple[np.ndarray, np.ndarray]:
 
 def _voice_record(r: dict, p_female: float, age: float) -> dict:
     return {"voice_p_female": float(p_female), "voice_age": float(age), "log_f0": r.get("log_f0"),
-            "f0_hz_target": r.get("f0_hz_target"), "formant": r.get("formant")}
+            "accent": r.get("accent"), "pitch_st": r.get("pitch_st"), "child": r.get("child")}
 
 
 def random_section(rows: list[dict], gj, aj) -> dict:

@@ -94,7 +94,7 @@ def _traits(p) -> dict:
     out = {"gender": p.traits["gender"], "female": float(p.traits["female"]), "age": float(p.traits["age"]),
            "race": p.traits.get("race")}
     if p.voice:
-        out.update(f0_hz_target=float(p.voice["f0_hz"]), formant=float(p.voice["formant"]))
+        out.update(accent=p.traits.get("accent"), pitch_st=float(p.voice["pitch_st"]), child=float(p.voice["child"]))
     return out
 
 

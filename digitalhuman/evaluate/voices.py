@@ -75,55 +75,60 @@ from typing import Sequence
 import numpy as np
 
 from ..eval_lines import EVAL_LINES
+
+STOCK_LINES = 2  # each stock voice says the first two lines used (speaker embeddings barely depend on the text)
 from .common import DEFAULT_VOICE_DATA, jsonable, unit_rows
 from .fusion_figures import spearman
 from .voice_judges import (GENDER_C, INSTALL_HINT, VoiceJudges, clip_ages, fit_age_judge, fit_gender_judge,
                            judges_missing, log_f0, real_clips)
 from .voice_age import AGE_PERSONAS, AGE_STEPS, age_steps, render_age_personas
 from .voice_report import format_table
-from .voice_metrics import SAME_SPEAKER, line_quality, assign_lines, check_rows, gender_accuracy, similarity_stats, word_errors
+from .voice_metrics import SAME_SPEAKER, nearest_stock, line_quality, assign_lines, check_rows, gender_accuracy, similarity_stats, word_errors
 
 
 # ---------------------------------------------------------------------------- rendering
 def render_personas(weights, seeds: Sequence[int], lines: Sequence[Sequence[str]]):
-    """Cold batch: ``from_pretrained`` (base voice reloaded too) + every persona with its lines.
-
+    """Cold batch: ``from_pretrained`` (the Kokoro session rebuilt too) + every persona with its lines.
     Returns ``(personas, seconds_load, seconds_total, faces_made, pipeline)``.
     """
     from ..face import model as _face_model  # noqa: F401  (imports are not model load: done before timing)
     from ..pipeline import PersonaPipeline
-    from ..voice import persona_voice
+    from ..voice import kokoro
 
-    persona_voice._base_voice.cache_clear()  # the load must include the Piper voice
+    kokoro.shared_kokoro.cache_clear()  # the load must include Kokoro's session
     t0 = time.perf_counter()
     pipe = PersonaPipeline.from_pretrained(weights)
+    pipe.voice.kokoro  # noqa: B018  (build the session inside the load)
     t_load = time.perf_counter() - t0
     face = pipe.face is not None
     personas = [pipe(int(s), lines=list(ls), face=face) for s, ls in zip(seeds, lines)]
     return personas, t_load, time.perf_counter() - t0, face, pipe
 
 
-def joe_rng(text: str) -> np.random.Generator:
-    """The bare base voice's generator for ``text`` (fixed, as a persona's is)."""
-    from ..persona import LATENT_DIM
-    from ..pipeline import text_rng
-
-    return text_rng(np.zeros(LATENT_DIM), text, salt="joe")
-
-
 def render_joe(texts: Sequence[str]):
-    """Cold bare base voice: ``BaseVoice.load`` + ``synthesize`` per text -> (speech list, load s, total s)."""
-    from ..voice.base import BaseVoice
+    """The bare Piper joe voice (``evaluate.joe``, installed with the judges) -> ([(audio, sr)], total s)."""
+    from .joe import render_joe as joe
 
     t0 = time.perf_counter()
-    base = BaseVoice.load()
-    t_load = time.perf_counter() - t0
-    out = [base.synthesize(t, rng=joe_rng(t)) for t in texts]
-    return out, t_load, time.perf_counter() - t0
+    out = [joe(t) for t in texts]
+    return out, time.perf_counter() - t0
+
+
+def render_stock(pipe, texts: Sequence[str]):
+    """Every stock voice of the prior saying ``texts`` (its own pack, its own accent): {name: [audio]}."""
+    prior = pipe.voice.prior
+    out = {}
+    for i, name in enumerate(prior.names):
+        params = {"female": float(prior.female[i]), "british": float(prior.british[i]), f"mix_{name}": 1.0,
+                  "speed": 1.0, "pitch_st": 0.0, "child": 0.0, "f0_hz": 0.0, "formant": 1.0, "s00": 0.0}
+        out[name] = [pipe.voice.speak(t, params)[0] for t in texts]
+    return out
 
 
 _DETERMINISM_SCRIPT = """
 import hashlib, sys
+import torch
+torch.set_num_threads(int(sys.argv[4]))
 from digitalhuman.pipeline import PersonaPipeline
 pipe = PersonaPipeline.from_pretrained(sys.argv[1] or None, face=False)
 p = pipe(int(sys.argv[2]), lines=[sys.argv[3]], face=False)
@@ -140,9 +145,10 @@ def source_digest() -> str:
     return h.hexdigest()
 
 
-def wav_sha256_in_subprocess(weights, seed: int, text: str, timeout: float = 600) -> str:
-    """sha256 of the WAV of ``text`` said by persona ``seed``, rendered in a fresh Python process."""
-    r = subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT, str(weights or ""), str(seed), text],
+def wav_sha256_in_subprocess(weights, seed: int, text: str, timeout: float = 600, threads: int = 1) -> str:
+    """sha256 of the WAV of ``text`` said by persona ``seed``, rendered in a fresh Python process
+    on ``threads`` threads."""
+    r = subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT, str(weights or ""), str(seed), text, str(threads)],
                        capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError(f"determinism subprocess failed: {r.stderr.strip()[-500:]}")
@@ -205,10 +211,14 @@ def evaluate_voices(
     personas, t_load, t_batch, faces, pipe = render_personas(weights, seeds, lines)
     audio_s = sum(ln.duration_s for p in personas for ln in p.lines)
     secs["render_personas"] = t_batch
-    log(f"bare base voice on {len(used)} lines")
-    joe, joe_load, joe_total = render_joe([EVAL_LINES[i] for i in used])
-    joe_audio_s = sum(sp.duration for sp in joe)
+    log(f"bare joe (the voice of 0.6.0 and before) on {len(used)} lines")
+    joe, joe_total = render_joe([EVAL_LINES[i] for i in used])
     secs["render_joe"] = joe_total
+    stock_lines = [EVAL_LINES[i] for i in used[:STOCK_LINES]]
+    log(f"the {len(pipe.voice.prior.names)} stock voices on {len(stock_lines)} lines")
+    t = time.perf_counter()
+    stock = render_stock(pipe, stock_lines)
+    secs["render_stock"] = time.perf_counter() - t
 
     log(f"one persona of each gender at ages {', '.join(f'{a:g}' for a in AGE_STEPS)}; "
         f"{age_personas} more personas for the voice age rho")
@@ -226,8 +236,8 @@ def evaluate_voices(
                 (wd / f"persona{p.seed:03d}_line{i:02d}.wav").write_bytes(ln.wav_bytes())
         from ..persona import SpokenLine
 
-        for sp, i in zip(joe, used):
-            wav = SpokenLine(EVAL_LINES[i], sp.audio, sp.sample_rate, []).wav_bytes()
+        for (audio, sr), i in zip(joe, used):
+            wav = SpokenLine(EVAL_LINES[i], audio, sr, []).wav_bytes()
             (wd / f"joe_line{i:02d}.wav").write_bytes(wav)
 
     log("loading the judges")
@@ -239,7 +249,8 @@ def evaluate_voices(
     t = time.perf_counter()
     p_rows = _judge_lines(judges, [(ln.text, ln.audio, ln.sample_rate) for p in personas for ln in p.lines], log,
                           "personas")
-    j_rows = _judge_lines(judges, [(EVAL_LINES[i], sp.audio, sp.sample_rate) for sp, i in zip(joe, used)], log, "joe")
+    j_rows = _judge_lines(judges, [(EVAL_LINES[i], a, sr) for (a, sr), i in zip(joe, used)], log, "joe")
+    s_emb = {n: unit_rows(np.nanmean([judges.embed(a, 24_000) for a in clips], 0)) for n, clips in stock.items()}
     secs["judge_lines"] = time.perf_counter() - t
 
     log("real speakers: gender judge (training split) and references (held-out split)")
@@ -287,6 +298,7 @@ def evaluate_voices(
         "gender_match": gender_accuracy(pf_lr, want_f)["accuracy"],
         "gender_match_line_level": gender_accuracy(p_lr, np.repeat(want_f, L))["accuracy"],
         "gender_match_voice2gender": gender_accuracy(pf_v2g, want_f)["accuracy"],
+        **nearest_stock(p_emb, line_seeds, s_emb),
         "cos_to_joe_same_text": float(np.nanmean(cos_joe)),
         "cos_to_joe_same_text_max": float(np.nanmax(cos_joe)),
         "dnsmos_ovrl_by_gender": {g: {"mean": float(np.mean(d)), "min": float(np.min(d))} for g in ("female", "male")
@@ -299,26 +311,22 @@ def evaluate_voices(
         "n_personas": P,
         "gender_counts": {g: genders.count(g) for g in ("female", "male")},
     }
-    f0_err = []
     per_persona = []
     for k, p in enumerate(personas):
         rows = p_rows[k * L:(k + 1) * L]
         lf = np.array([r["log_f0"] for r in rows])
         m_f0 = float(np.exp(np.nanmedian(lf))) if np.isfinite(lf).any() else float("nan")
-        err = abs(12 * math.log2(m_f0 / p.voice["f0_hz"])) if math.isfinite(m_f0) else float("nan")
-        f0_err.append(err)
         e = unit_rows(np.stack([r["emb"] for r in rows]))
         same = float((e @ e.T)[np.triu_indices(L, 1)].mean()) if L > 1 else float("nan")
         per_persona.append({
             "seed": p.seed, "gender": p.traits["gender"], "female": p.traits["female"], "age": p.traits["age"],
-            "f0_hz_target": p.voice["f0_hz"], "f0_hz_measured": m_f0, "f0_error_st": err,
-            "formant": p.voice["formant"], "rate": p.voice.get("rate"), "breathiness": p.voice.get("breathiness"),
+            "accent": p.traits.get("accent"), "f0_hz_measured": m_f0, "speed": p.voice.get("speed"),
+            "nearest_stock": persona_fig["nearest_stock_per_persona"][k],
             "p_female_judge": float(pf_lr[k]), "p_female_voice2gender": float(pf_v2g[k]),
             "same_persona_cos": same, "cos_to_joe_same_text": float(np.nanmean(cos_joe[k * L:(k + 1) * L])),
             "wer": sum(r["word_edits"] for r in rows) / max(1, sum(r["words"] for r in rows)),
             "dnsmos_ovrl_mean": float(np.mean([r["dnsmos_ovrl"] for r in rows])),
         })
-    persona_fig["f0_error_st_median"] = float(np.nanmedian(f0_err)) if np.isfinite(f0_err).any() else float("nan")
 
     # ---------------------------------------------------------------- joe and real references
     j_e = np.stack([r["emb"] for r in j_rows])
@@ -327,11 +335,14 @@ def evaluate_voices(
     joe_fig = {**line_quality(j_rows), "same_persona_cos": j_sim["same_persona_cos"],
                "p_female_judge": float(np.nanmean(gj.p_female(j_e, np.array([r["log_f0"] for r in j_rows])))),
                "p_female_voice2gender": float(np.nanmean(jf)),
-               "f0_hz_measured": float(np.exp(np.nanmedian([r["log_f0"] for r in j_rows]))),
-               "rtf": joe_total / joe_audio_s, "rtf_excl_load": (joe_total - joe_load) / joe_audio_s,
-               "seconds_load": joe_load}
-    persona_fig["wer_minus_joe"] = persona_fig["wer"] - joe_fig["wer"]
-    persona_fig["time_vs_joe"] = persona_fig["rtf_excl_load"] / joe_fig["rtf_excl_load"]
+               "f0_hz_measured": float(np.exp(np.nanmedian([r["log_f0"] for r in j_rows])))}
+    names = list(s_emb)
+    S = np.stack([s_emb[n] for n in names])
+    ss = S @ S.T
+    np.fill_diagonal(ss, -np.inf)
+    stock_fig = {"n_voices": len(names), "lines": stock_lines,
+                 "nearest_other_stock_cos_mean": float(np.mean(ss.max(1))),
+                 "nearest_other_stock": {n: names[int(j)] for n, j in zip(names, ss.argmax(1))}}
     for g, d in persona_fig["dnsmos_ovrl_by_gender"].items():
         persona_fig[f"dnsmos_ovrl_mean_{g}"] = d["mean"]
     r_sim = similarity_stats(real.emb[ho], real.speaker[ho], real.female[ho])
@@ -354,7 +365,7 @@ def evaluate_voices(
         log("determinism: one persona + line in two fresh processes")
         t = time.perf_counter()
         text = lines[0][0]
-        h = [wav_sha256_in_subprocess(weights, seeds[0], text) for _ in range(2)]
+        h = [wav_sha256_in_subprocess(weights, seeds[0], text, threads=n) for n in (1, 2)]
         batch_hash = hashlib.sha256(personas[0].lines[0].wav_bytes()).hexdigest()
         det = {"seed": seeds[0], "text": text, "sha256_process_1": h[0], "sha256_process_2": h[1],
                "sha256_batch": batch_hash, "identical": h[0] == h[1] == batch_hash,
@@ -376,6 +387,7 @@ def evaluate_voices(
     result = jsonable({
         "personas": persona_fig,
         "joe": joe_fig,
+        "stock": stock_fig,
         "real_holdout": real_fig,
         "speaker_space": space,
         "checks": check_rows(persona_fig),

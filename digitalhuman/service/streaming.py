@@ -55,7 +55,7 @@ async def stream_response(svc: PersonaService, key: PersonaKey, text: str) -> St
                 yield chunk_line(c)
                 c = await svc.call(svc.next_chunk, chunks)
             total = sum(len(x.audio) for x in done)
-            sr = done[0].sample_rate if done else 22050
+            sr = done[0].sample_rate if done else 24000
             yield (json.dumps({"done": True, "duration_s": round(total / sr, 4), "chunks": len(done)}) + "\n").encode()
             if done and not cached:
                 svc.remember_line(key, svc.assemble(text, done))

@@ -3,8 +3,9 @@
 A track is a list of ``{"t_start": s, "t_end": s, "viseme": name}`` dicts, contiguous, covering
 [0, audio duration], times rounded to 1 ms, no two neighbours with the same viseme.
 
-Mapping (IPA as spelled by the Piper voice, see ``text.py``), following Meta's table and, for the
-symbols it does not list, the closest mouth shape:
+Mapping (Kokoro's phonemes, misaki's IPA with one letter per diphthong and affricate: ``A`` = eɪ,
+``I`` = aɪ, ``O`` = oʊ, ``Q`` = əʊ, ``W`` = aʊ, ``Y`` = ɔɪ, ``ʧ`` ``ʤ``; see ``text.py``), following
+Meta's table and, for the symbols it does not list, the closest mouth shape:
 
 =======  =====================================================================
 sil      silence, pauses, punctuation, word breaks >= ``MIN_PAUSE_S``, h
@@ -13,14 +14,14 @@ FF       f v
 TH       θ ð
 DD       t d ɾ (flap) ʔ (glottal stop, mouth stays open between vowels)
 kk       k g ɡ ŋ x ç
-CH       tʃ dʒ ʃ ʒ
+CH       tʃ dʒ ʧ ʤ ʃ ʒ
 SS       s z
 nn       n l ɫ
 RR       ɹ r ɻ ɚ ɝ ɜ (the r-coloured vowels of US English: "bird", "butter")
-aa       ɑ æ a ʌ ɐ ɒ ə (schwa, as Meta's AH and Azure's viseme 1), aɪ aʊ
-E        ɛ e eɪ
+aa       ɑ æ a ʌ ɐ ɒ ə ᵊ (schwa, as Meta's AH and Azure's viseme 1), aɪ aʊ (I W)
+E        ɛ e eɪ (A)
 ih       ɪ i ɨ ᵻ j (the palatal glide is an /i/ gesture)
-oh       ɔ o oʊ ɔɪ ɵ
+oh       ɔ o oʊ ɔɪ ɵ (O Q Y)
 ou       u ʊ w ʉ ʍ
 =======  =====================================================================
 
@@ -41,20 +42,20 @@ VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E
 MIN_PAUSE_S = 0.1
 
 _GROUPS = {
-    "sil": ["sil", "h", "_", "^", "$", ",", ".", "?", "!", ";", ":", "-", "…", "|", "‖"],
+    "sil": ["sil", "h", "_", "^", "$", ",", ".", "?", "!", ";", ":", "-", "…", "—", "|", "‖", '"', "(", ")", "“", "”"],
     "PP": ["p", "b", "m"],
     "FF": ["f", "v"],
     "TH": ["θ", "ð"],
     "DD": ["t", "d", "ɾ", "ʔ"],
     "kk": ["k", "g", "ɡ", "ŋ", "x", "ç"],
-    "CH": ["tʃ", "dʒ", "ʃ", "ʒ", "t͡ʃ", "d͡ʒ"],
+    "CH": ["tʃ", "dʒ", "ʃ", "ʒ", "t͡ʃ", "d͡ʒ", "ʧ", "ʤ"],
     "SS": ["s", "z"],
     "nn": ["n", "l", "ɫ"],
     "RR": ["ɹ", "r", "ɻ", "ɚ", "ɝ", "ɜ"],
-    "aa": ["ɑ", "æ", "a", "ʌ", "ɐ", "ɒ", "ə", "aɪ", "aʊ"],
-    "E": ["ɛ", "e", "eɪ"],
+    "aa": ["ɑ", "æ", "a", "ʌ", "ɐ", "ɒ", "ə", "ᵊ", "aɪ", "aʊ", "I", "W"],
+    "E": ["ɛ", "e", "eɪ", "A"],
     "ih": ["ɪ", "i", "ɨ", "ᵻ", "j"],
-    "oh": ["ɔ", "o", "oʊ", "ɔɪ", "ɵ"],
+    "oh": ["ɔ", "o", "oʊ", "ɔɪ", "ɵ", "O", "Q", "Y"],
     "ou": ["u", "ʊ", "w", "ʉ", "ʍ"],
 }
 PHONEME_TO_VISEME: dict[str, str] = {p: v for v, ps in _GROUPS.items() for p in ps}

@@ -1,0 +1,167 @@
+"""The voice prior: where in Kokoro's style space a persona's voice lies.
+
+A Kokoro voice is a style pack ``(510, 256)``: row ``n - 1`` is the style of an utterance of ``n``
+phonemes; the first 128 numbers carry who speaks, the last 128 the prosody. The prior is fitted on
+the 29 English stock packs of Kokoro v1.0 (American / British, women / men) by
+``scripts/fit_voice_prior.py`` and shipped in ``voice_prior.safetensors`` with those packs:
+
+* every pack is a weighted sum of the stock packs, ``pack = sum_v w_v P_v`` (one weight vector for
+  the speaker half, one for the prosody half), so a persona's voice is a few numbers and every row
+  (every utterance length) follows from them;
+* the mean of each (gender, accent) group of stock voices is the centre; the principal directions
+  of the voices around their group's centre (pooled over the four groups, ``A_spk`` / ``A_pro``:
+  ``(K, V)`` weights, standard deviations ``sd_spk`` / ``sd_pro``) span the variation;
+* a persona's coefficients ``z`` (its latent voice code, N(0, 1)) are scaled by a spread per
+  direction that the fit chose with judges on rendered samples: wide along the directions that make
+  speakers distinct, narrow along those that cost quality or gender; ``gender_dir`` bounds how far a
+  voice may move towards the other gender's voices; ``age_dir`` is the direction in ``z`` along which
+  the outside age judge heard rendered voices older.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import load_weights
+
+__all__ = ["VoicePrior", "KIND", "GROUPS", "principal_weights", "write_prior"]
+
+KIND = "voice_prior"
+GROUPS = ("us_male", "gb_male", "us_female", "gb_female")  # index = 2 * female + british
+
+
+@dataclass(frozen=True)
+class VoicePrior:
+    names: tuple[str, ...]  # stock voice names, e.g. "af_heart"
+    packs: np.ndarray  # (V, 510, 256) float32
+    female: np.ndarray  # (V,) bool
+    british: np.ndarray  # (V,) bool
+    A_spk: np.ndarray  # (K_S, V) float64: principal directions of the speaker half, as voice weights
+    sd_spk: np.ndarray  # (K_S,)
+    A_pro: np.ndarray  # (K_P, V)
+    sd_pro: np.ndarray  # (K_P,)
+    spread_spk: np.ndarray  # (K_S,) spread per direction (multiplies sd)
+    spread_pro: np.ndarray  # (K_P,)
+    gender_dir: np.ndarray  # (K_S,) unit direction in z towards the *female* voices
+    gender_floor: float  # a woman's z . gender_dir >= -floor, a man's <= +floor
+    age_dir: np.ndarray  # (K_S,) unit direction in z that the age judge hears as older
+    age_gain: float  # z units per 10 years of age above AGE_CENTER (adults)
+    feat_mean: np.ndarray  # (F,) voice features -> z (for --from-voice): ridge on rendered samples
+    feat_std: np.ndarray  # (F,)
+    feat_coef: np.ndarray  # (F, K_S)
+    feat_intercept: np.ndarray  # (K_S,)
+    config: dict
+
+    AGE_CENTER = 35.0
+
+    @property
+    def k_spk(self) -> int:
+        return len(self.sd_spk)
+
+    @property
+    def k_pro(self) -> int:
+        return len(self.sd_pro)
+
+    @classmethod
+    def load(cls, path: str | Path, expected_sha256: str | None = None) -> "VoicePrior":
+        t, config, _ = load_weights(path, kind=KIND, expected_sha256=expected_sha256, framework="np")
+        names = tuple(config["names"])
+        f64 = lambda k: np.asarray(t[k], np.float64)  # noqa: E731
+        return cls(names=names, packs=np.asarray(t["packs"], np.float32), female=np.asarray(t["female"]) > 0.5,
+                   british=np.asarray(t["british"]) > 0.5, A_spk=f64("A_spk"), sd_spk=f64("sd_spk"),
+                   A_pro=f64("A_pro"), sd_pro=f64("sd_pro"), spread_spk=f64("spread_spk"),
+                   spread_pro=f64("spread_pro"), gender_dir=f64("gender_dir"),
+                   gender_floor=float(config["gender_floor"]), age_dir=f64("age_dir"),
+                   age_gain=float(config["age_gain"]), feat_mean=f64("feat_mean"), feat_std=f64("feat_std"),
+                   feat_coef=f64("feat_coef"), feat_intercept=f64("feat_intercept"), config=dict(config))
+
+    # ------------------------------------------------------------------------------ weights
+    def group_weights(self, female: float, british: float) -> np.ndarray:
+        """(V,) weights of the centre for a gender / accent mix (each in [0, 1]): the bilinear mix
+        of the four groups' means."""
+        w = np.zeros(len(self.names))
+        for f_on, fw in ((True, female), (False, 1.0 - female)):
+            for b_on, bw in ((True, british), (False, 1.0 - british)):
+                m = (self.female == f_on) & (self.british == b_on)
+                if fw * bw > 0 and m.any():
+                    w[m] += fw * bw / m.sum()
+        return w
+
+    def stock_weights(self, mix: dict[str, float]) -> np.ndarray:
+        """(V,) weights of a named mix of stock voices (normalised to sum 1)."""
+        w = np.zeros(len(self.names))
+        for name, x in mix.items():
+            w[self.names.index(name)] += float(x)
+        return w / w.sum()
+
+    def voice_weights(self, centre: np.ndarray, z_spk: np.ndarray, z_pro: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weights of the speaker half and the prosody half for coefficients in sd units."""
+        w_spk = centre + (np.asarray(z_spk, np.float64) * self.sd_spk) @ self.A_spk
+        w_pro = centre + (np.asarray(z_pro, np.float64) * self.sd_pro) @ self.A_pro
+        return w_spk, w_pro
+
+    def style(self, w_spk: np.ndarray, w_pro: np.ndarray, n_symbols: int) -> np.ndarray:
+        """The (256,) float32 style for an utterance of ``n_symbols`` phonemes."""
+        row = self.packs[:, min(max(n_symbols, 1), self.packs.shape[1]) - 1, :].astype(np.float64)  # (V, 256)
+        return np.concatenate([w_spk @ row[:, :128], w_pro @ row[:, 128:]]).astype(np.float32)
+
+    def z_from_features(self, features: np.ndarray) -> np.ndarray:
+        """Speaker coefficients whose rendering has voice features nearest ``features`` (36,)."""
+        x = (np.asarray(features, np.float64) - self.feat_mean) / self.feat_std
+        return np.clip(x @ self.feat_coef + self.feat_intercept, -3.0, 3.0)
+
+
+def principal_weights(packs: np.ndarray, groups: np.ndarray, half: slice, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(k, V)`` weights whose combination of the packs' ``half`` (``packs`` (V, 510, 256)) is a unit
+    principal direction of the voices around their group's mean, and the ``(k,)`` standard
+    deviations along them (pooled over the groups)."""
+    V = len(packs)
+    X = np.asarray(packs, np.float64)[:, :, half].reshape(V, -1)
+    M = np.zeros((V, V))
+    for g in np.unique(groups):
+        idx = np.where(groups == g)[0]
+        M[np.ix_(idx, idx)] = 1.0 / len(idx)
+    R = np.eye(V) - M
+    U, S, _ = np.linalg.svd(R @ X, full_matrices=False)
+    A = (U.T @ R) / np.maximum(S[:, None], 1e-12)
+    dof = max(V - len(np.unique(groups)), 1)
+    return A[:k], S[:k] / np.sqrt(dof)
+
+
+def write_prior(path: str | Path, names: list[str], packs: np.ndarray, *, k_spk: int, k_pro: int,
+                spread_spk: np.ndarray | None = None, spread_pro: np.ndarray | None = None,
+                gender_dir: np.ndarray | None = None, gender_floor: float = 1.0, age_dir: np.ndarray | None = None,
+                age_gain: float = 0.0, features: tuple[np.ndarray, ...] | None = None,
+                config: dict | None = None) -> str:
+    """Write a voice prior file (the packs as float16); directions fitted here from ``packs``;
+    calibrations given (defaults: the stock spread, no gender or age direction, no feature map).
+    ``features``: ``(mean (F,), std (F,), coef (F, K), intercept (K,))``. Returns the sha256."""
+    import torch
+
+    from ..checkpoint import save_weights
+
+    female = np.array([n[1] == "f" for n in names])
+    british = np.array([n[0] == "b" for n in names])
+    groups = 2 * female + british
+    A_s, sd_s = principal_weights(packs, groups, slice(0, 128), k_spk)
+    A_p, sd_p = principal_weights(packs, groups, slice(128, 256), k_pro)
+    k_spk, k_pro = len(sd_s), len(sd_p)
+    if features is None:
+        features = (np.zeros(36), np.ones(36), np.zeros((36, k_spk)), np.zeros(k_spk))
+    t = lambda x: torch.from_numpy(np.asarray(x, np.float64)).float()  # noqa: E731
+    tensors = {
+        "packs": torch.from_numpy(np.asarray(packs, np.float32)).half(), "female": t(female), "british": t(british),
+        "A_spk": t(A_s), "sd_spk": t(sd_s), "A_pro": t(A_p), "sd_pro": t(sd_p),
+        "spread_spk": t(np.ones(k_spk) if spread_spk is None else spread_spk),
+        "spread_pro": t(np.ones(k_pro) if spread_pro is None else spread_pro),
+        "gender_dir": t(np.zeros(k_spk) if gender_dir is None else gender_dir),
+        "age_dir": t(np.zeros(k_spk) if age_dir is None else age_dir),
+        "feat_mean": t(features[0]), "feat_std": t(features[1]), "feat_coef": t(features[2]),
+        "feat_intercept": t(features[3]),
+    }
+    cfg = {"names": list(names), "gender_floor": float(gender_floor), "age_gain": float(age_gain),
+           "k_spk": k_spk, "k_pro": k_pro, **(config or {})}
+    return save_weights(path, tensors, kind=KIND, config=cfg)

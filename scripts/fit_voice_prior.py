@@ -1,0 +1,310 @@
+"""Fit the voice prior (``digitalhuman/voice/prior.py``) on Kokoro's stock voices and judged renderings.
+
+    python scripts/fit_voice_prior.py basis  --packs DIR --run RUN
+    python scripts/fit_voice_prior.py sample --run RUN [--n 160] [--cv ../shared/data/commonvoice61]
+    python scripts/fit_voice_prior.py fit    --run RUN --out digitalhuman/weights/voice_prior.safetensors
+
+``basis``: the 29 English v1.0 style packs of Kokoro (``af_ am_ bf_ bm_`` ``.pt`` files of
+remsky/Kokoro-FastAPI ``api/src/voices/v1_0``, loaded with ``weights_only=True``) -> the group
+centres and the principal directions of the voices around them (pooled over gender x accent), as
+weights on the stock voices. Also renders every stock voice on the tuning lines and judges it.
+
+``sample``: renders voices drawn around the centres at several spreads (each on one tuning line;
+never the evaluation lines of ``digitalhuman/eval_lines.py``) and judges them: resemblyzer
+embedding, DNSMOS, the project's voice features, and (with ``--cv``) the gender and age judges
+fitted on the Common Voice training speakers. Resumable: the run folder keeps what was judged.
+
+``fit``: learns from those judgements
+- the spread of each direction: how much each moves the speaker judge (a linear fit of the
+  embedding on the coefficients) against what it costs in DNSMOS (a quadratic fit), greedily
+  widening the directions with the best ratio within a quality budget;
+- ``gender_dir``/``gender_floor``: the direction that moves the gender judge and how far towards the
+  other gender a voice may go;
+- ``age_dir``/``age_gain``: the direction along which the age judge hears voices older;
+- a ridge map from voice features to coefficients (``--from-voice``);
+and writes the shipped file (packs in float16, the rest float32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+K_SPK, K_PRO = 16, 8
+TUNING_LINES = (
+    "The old mill by the river has been closed for twenty years.",
+    "Bring me three barrels of salted fish before the winter comes, and I will pay you well.",
+    "Keep your voice down; the baron's men are listening at every door.",
+    "So you want to learn the old songs? Sit by the fire and listen.",
+    "Those boots look worn out. I can mend them by tomorrow, if you like.",
+    "Nobody has crossed the marsh since the fog came down last spring.",
+)
+SPREADS = (0.8, 1.2, 1.6, 2.0)
+PRO_SPREADS = (0.6, 1.0)
+SR = 24_000
+
+
+def load_packs(folder: str) -> tuple[list[str], np.ndarray]:
+    import torch
+
+    files = sorted(f for f in glob.glob(os.path.join(folder, "*.pt"))
+                   if os.path.basename(f)[:3] in ("af_", "am_", "bf_", "bm_") and "_v0" not in os.path.basename(f))
+    if not files:
+        sys.exit(f"no English v1.0 packs (af_*.pt, am_*.pt, bf_*.pt, bm_*.pt) in {folder}")
+    names = [os.path.basename(f)[:-3] for f in files]
+    packs = np.stack([torch.load(f, weights_only=True).numpy().reshape(510, 256) for f in files])
+    return names, packs.astype(np.float32)
+
+
+def groups_of(names: list[str]) -> np.ndarray:
+    return np.array([2 * (n[1] == "f") + (n[0] == "b") for n in names])
+
+
+def pca_weights(packs: np.ndarray, grp: np.ndarray, half: slice, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(k, V) weights whose combination of the packs' ``half`` is a unit principal direction of the
+    voices around their group's mean, and the (k,) standard deviations along them."""
+    V = len(packs)
+    X = packs[:, :, half].reshape(V, -1).astype(np.float64)
+    M = np.zeros((V, V))
+    for g in np.unique(grp):
+        idx = np.where(grp == g)[0]
+        M[np.ix_(idx, idx)] = 1.0 / len(idx)
+    R = np.eye(V) - M
+    U, S, _ = np.linalg.svd(R @ X, full_matrices=False)
+    A = (U.T @ R) / S[:, None]
+    dof = V - len(np.unique(grp))
+    return A[:k], S[:k] / np.sqrt(dof)
+
+
+class Renderer:
+    def __init__(self, threads: int = 2):
+        from digitalhuman.voice.kokoro import Kokoro
+
+        self.k = Kokoro(threads)
+
+    def __call__(self, packs, w_spk, w_pro, text, accent) -> np.ndarray:
+        from digitalhuman.voice.text import phonemize, symbols_to_tokens
+
+        out = []
+        for ch in phonemize(text, accent):
+            row = packs[:, len(ch.symbols) - 1, :].astype(np.float64)
+            style = np.concatenate([w_spk @ row[:, :128], w_pro @ row[:, 128:]]).astype(np.float32)
+            out.append(self.k.synthesize(symbols_to_tokens(ch.symbols), style).audio)
+        return np.concatenate(out)
+
+
+def judge_clip(J, audio: np.ndarray) -> dict:
+    from digitalhuman.voice.features import FeatureError, voice_features
+
+    ok = bool(np.isfinite(audio).all())
+    audio = np.nan_to_num(audio)
+    try:
+        vf = voice_features(audio, SR)
+    except FeatureError:
+        vf = np.full(36, np.nan)
+    return {"finite": ok, "emb": J.embed(audio, SR), "dnsmos": J.dnsmos(audio, SR)["ovrl"], "vf": vf,
+            "peak": float(np.abs(audio).max())}
+
+
+def cmd_basis(a) -> None:
+    from digitalhuman.evaluate.voice_judges import VoiceJudges
+
+    run = Path(a.run)
+    run.mkdir(parents=True, exist_ok=True)
+    names, packs = load_packs(a.packs)
+    grp = groups_of(names)
+    A_s, sd_s = pca_weights(packs, grp, slice(0, 128), K_SPK)
+    A_p, sd_p = pca_weights(packs, grp, slice(128, 256), K_PRO)
+    np.savez(run / "basis.npz", names=np.array(names), packs=packs, grp=grp, A_s=A_s, sd_s=sd_s, A_p=A_p, sd_p=sd_p)
+    if (run / "stock.npy").exists():
+        return
+    J, R = VoiceJudges(a.threads), Renderer(a.threads)
+    rows = []
+    for i, n in enumerate(names):
+        w = np.eye(len(names))[i]
+        for li in range(2):
+            rows.append({"voice": n, "line": li, **judge_clip(J, R(packs, w, w, TUNING_LINES[li], "gb" if n[0] == "b" else "us"))})
+        print(f"stock {i + 1}/{len(names)}", flush=True)
+    np.save(run / "stock.npy", rows, allow_pickle=True)
+
+
+def cmd_sample(a) -> None:
+    from digitalhuman.evaluate.voice_judges import VoiceJudges
+
+    run = Path(a.run)
+    b = np.load(run / "basis.npz")
+    packs, grp = b["packs"], b["grp"]
+    path = run / "samples.npy"
+    rows = list(np.load(path, allow_pickle=True)) if path.exists() else []
+    J, R = VoiceJudges(a.threads), Renderer(a.threads)
+    rng = np.random.default_rng(a.seed)
+    for _ in range(len(rows)):  # the same draws on resume
+        rng.standard_normal(K_SPK + K_PRO + 2)
+    t = time.time()
+    for n in range(len(rows), a.n):
+        u = rng.standard_normal(K_SPK + K_PRO + 2)
+        female, british = n % 2 == 0, bool(u[-1] > 0.5244)  # ~30% British
+        s, sp = SPREADS[(n // 2) % len(SPREADS)], PRO_SPREADS[(n // 8) % len(PRO_SPREADS)]
+        g = 2 * female + british
+        centre = np.where(grp == g, 1.0 / np.sum(grp == g), 0.0)
+        zs, zp = u[:K_SPK] * s, u[K_SPK:K_SPK + K_PRO] * sp
+        w_s = centre + (zs * b["sd_s"]) @ b["A_s"]
+        w_p = centre + (zp * b["sd_p"]) @ b["A_p"]
+        line = n % len(TUNING_LINES)
+        audio = R(packs, w_s, w_p, TUNING_LINES[line], "gb" if british else "us")
+        rows.append({"female": female, "british": british, "s": s, "sp": sp, "zs": zs, "zp": zp, "line": line,
+                     **judge_clip(J, audio)})
+        if (n + 1) % 8 == 0 or n + 1 == a.n:
+            np.save(path, rows, allow_pickle=True)
+            print(f"sample {n + 1}/{a.n} ({time.time() - t:.0f} s)", flush=True)
+
+
+def _ridge(X: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    mx, my = X.mean(0), Y.mean(0)
+    Xc = X - mx
+    W = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(X.shape[1]), Xc.T @ (Y - my))
+    return W, my - mx @ W
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def cmd_fit(a) -> None:
+    import torch
+
+    from digitalhuman.checkpoint import save_weights
+
+    run = Path(a.run)
+    b = np.load(run / "basis.npz")
+    names = [str(n) for n in b["names"]]
+    stock = list(np.load(run / "stock.npy", allow_pickle=True))
+    rows = [r for r in np.load(run / "samples.npy", allow_pickle=True) if r["finite"] and np.isfinite(r["emb"]).all()]
+    report: dict = {"samples": len(rows), "stock_renders": len(stock)}
+    female = np.array([r["female"] for r in rows])
+    Z = np.stack([r["zs"] for r in rows])
+    E = unit(np.stack([r["emb"] for r in rows]))
+    Q = np.array([r["dnsmos"] for r in rows])
+
+    # own gender judge: logistic regression on the stock voices' embeddings
+    from sklearn.linear_model import LogisticRegression
+
+    se = unit(np.stack([r["emb"] for r in stock]))
+    sf = np.array([r["voice"][1] == "f" for r in stock])
+    gj = LogisticRegression(C=1.0, max_iter=2000).fit(se, sf)
+    logit = gj.decision_function(E)
+    sign = np.where(female, 1.0, -1.0)
+    report["own_gender_judge_stock_acc"] = float(gj.score(se, sf))
+    report["samples_gender_right"] = float(np.mean(sign * logit > 0))
+    # direction in z that moves the gender judge (towards female), fitted within each gender
+    W, _ = _ridge(np.c_[Z, female], logit[:, None], 1.0)
+    gender_dir = unit(W[:K_SPK, 0])
+    proj = Z @ gender_dir
+    # floor: the furthest a voice may go towards the other gender with >= 98% of samples judged right
+    floors = np.linspace(0.0, 3.0, 31)
+    ok = [np.mean((sign * logit > 0)[sign * proj >= -f]) if np.any(sign * proj >= -f) else 1.0 for f in floors]
+    good = [f for f, o in zip(floors, ok) if o >= 0.98]
+    gender_floor = float(max(good)) if good else 0.0
+    report["gender_floor"] = gender_floor
+    report["gender_right_by_floor"] = {f"{f:.1f}": round(float(o), 3) for f, o in zip(floors, ok)}
+
+    # speaker sensitivity per direction: embedding ~ linear in z (per gender); quality ~ quadratic
+    sens = np.zeros(K_SPK)
+    for g in (True, False):
+        m = female == g
+        Wg, _ = _ridge(Z[m], E[m], 1.0)
+        sens += np.linalg.norm(Wg, axis=1) / 2
+    Xq = np.c_[Z ** 2, np.stack([r["zp"] for r in rows]) ** 2]
+    Wq, bq = _ridge(Xq, Q[:, None], 5.0)
+    cost = np.clip(-Wq[:K_SPK, 0], 0.002, None)  # DNSMOS lost per unit^2 of each direction
+    report["sensitivity"] = np.round(sens, 4).tolist()
+    report["dnsmos_cost"] = np.round(-Wq[:, 0], 4).tolist()
+    report["dnsmos_at_centre"] = float(bq[0])
+    # greedy: start at 1 (the stock spread), widen the best ratio directions within the budget
+    spread = np.ones(K_SPK)
+    budget = a.dnsmos_budget
+    for k in np.argsort(-(sens ** 2) / cost):
+        extra = min(a.max_spread ** 2 - 1.0, budget / cost[k])
+        if extra <= 0:
+            continue
+        spread[k] = np.sqrt(1.0 + extra)
+        budget -= extra * cost[k]
+    report["spread_spk"] = np.round(spread, 3).tolist()
+    spread_pro = np.full(K_PRO, a.pro_spread)
+
+    # age: the age judge's years ~ linear in z (per gender), if the judge was run
+    age_dir, age_gain = np.zeros(K_SPK), 0.0
+    if all("age_judged" in r for r in rows):
+        years = np.array([r["age_judged"] for r in rows])
+        Wa, _ = _ridge(np.c_[Z, female], years[:, None], 1.0)
+        wa = Wa[:K_SPK, 0]
+        wa = wa - (wa @ gender_dir) * gender_dir  # never move the gender when moving the age
+        age_dir = unit(wa)
+        per_unit = float(np.linalg.norm(wa))  # judged years per unit of z along age_dir
+        # aim: +10 judged years per decade, within a bounded shift (|shift| <= 1.5 at 85)
+        age_gain = float(np.clip(10.0 / max(per_unit, 1e-6), 0.0, 0.3)) if per_unit > 0 else 0.0
+        report["age_years_per_unit"] = per_unit
+    report["age_gain"] = age_gain
+
+    # voice features -> z (ridge, standardised features)
+    F = np.stack([r["vf"] for r in rows])
+    okf = np.isfinite(F).all(1)
+    fm, fs = F[okf].mean(0), F[okf].std(0) + 1e-6
+    Wf, bf = _ridge((F[okf] - fm) / fs, Z[okf], a.feature_alpha)
+    pred = ((F[okf] - fm) / fs) @ Wf + bf
+    report["features_to_z_r2"] = float(1 - np.sum((pred - Z[okf]) ** 2) / np.sum((Z[okf] - Z[okf].mean(0)) ** 2))
+
+    tensors = {
+        "packs": torch.from_numpy(b["packs"]).half(),
+        "female": torch.tensor([n[1] == "f" for n in names], dtype=torch.float32),
+        "british": torch.tensor([n[0] == "b" for n in names], dtype=torch.float32),
+        "A_spk": torch.from_numpy(b["A_s"]).float(), "sd_spk": torch.from_numpy(b["sd_s"]).float(),
+        "A_pro": torch.from_numpy(b["A_p"]).float(), "sd_pro": torch.from_numpy(b["sd_p"]).float(),
+        "spread_spk": torch.from_numpy(spread).float(), "spread_pro": torch.from_numpy(spread_pro).float(),
+        "gender_dir": torch.from_numpy(gender_dir).float(), "age_dir": torch.from_numpy(age_dir).float(),
+        "feat_mean": torch.from_numpy(fm).float(), "feat_std": torch.from_numpy(fs).float(),
+        "feat_coef": torch.from_numpy(Wf).float(), "feat_intercept": torch.from_numpy(bf).float(),
+    }
+    config = {"names": names, "gender_floor": gender_floor, "age_gain": age_gain, "k_spk": K_SPK, "k_pro": K_PRO,
+              "source": "Kokoro-82M v1.0 English voices (hexgrad, Apache-2.0) via remsky/Kokoro-FastAPI "
+                        "api/src/voices/v1_0", "tuning_lines": list(TUNING_LINES), "fit": report}
+    sha = save_weights(a.out, tensors, kind="voice_prior", config=config)
+    (run / "fit_report.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps({k: v for k, v in report.items() if k != "gender_right_by_floor"}, indent=1))
+    print(f"wrote {a.out} sha256 {sha}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("basis")
+    p.add_argument("--packs", required=True)
+    p.add_argument("--run", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p = sub.add_parser("sample")
+    p.add_argument("--run", required=True)
+    p.add_argument("--n", type=int, default=160)
+    p.add_argument("--seed", type=int, default=20261203)
+    p.add_argument("--threads", type=int, default=2)
+    p = sub.add_parser("fit")
+    p.add_argument("--run", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--dnsmos-budget", type=float, default=0.08)
+    p.add_argument("--max-spread", type=float, default=2.0)
+    p.add_argument("--pro-spread", type=float, default=0.8)
+    p.add_argument("--feature-alpha", type=float, default=10.0)
+    a = ap.parse_args()
+    {"basis": cmd_basis, "sample": cmd_sample, "fit": cmd_fit}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
