@@ -132,6 +132,7 @@ HTTP_CASES = [  # (name, method, url, request kwargs, words of the error)
      {"content": b'{"seed": ' + b"[" * 5000 + b"]" * 5000 + b"}", "headers": JSON}, "nested too deeply"),
     ("seed 2.0", "POST", "/personas", {"content": b'{"seed": 2.0}', "headers": JSON}, "a JSON integer"),
     ("seed 1e19", "POST", "/personas", {"content": b'{"seed": 1e19}', "headers": JSON}, "a JSON integer"),
+    ("path seed 5,000 digits", "GET", "/personas/" + "9" * 5000 + "/face.png", {}, f"seed must be from 0 to {MAX_SEED}"),
     ("gender twice", "GET", "/personas/1/face.png?gender=male&gender=female", {}, "query.gender: given more than once"),
     ("line with escape", "POST", "/personas", {"json": {"seed": 1, "lines": ["Hi \x1b[31m"]}}, "control characters"),
     ("say text with a bell", "POST", "/personas/1/say", {"json": {"text": "Hi\x07"}}, "control characters"),

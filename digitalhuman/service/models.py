@@ -11,7 +11,7 @@ from ..fusion import RACES
 from ..persona import LIPSYNC_FORMATS, MAX_SEED, PersonaDoc, Viseme, Word
 from ..voice.limits import MAX_TEXT_CHARS
 
-__all__ = ["TEXT_PATTERN", "TEXT_DOC", "no_controls", "Gender", "Race", "Seed", "Age", "Text", "LipsyncFormat",
+__all__ = ["TEXT_PATTERN", "TEXT_DOC", "no_controls", "path_seed", "Gender", "Race", "Seed", "Age", "Text", "LipsyncFormat",
            "SayRequest", "SayJSONRequest", "SpokenLineJSON", "PersonaResponse", "ErrorResponse", "HealthResponse", "InfoResponse",
            "persona_request_model", "PersonaKey", "make_key"]
 
@@ -24,6 +24,14 @@ def _seed(v):
         raise PydanticCustomError("int_type", "seed must be a JSON integer written without a decimal point or "
                                   "exponent (e.g. 42), got {value}", {"value": repr(v)})
     if isinstance(v, int) and not isinstance(v, bool) and not 0 <= v <= MAX_SEED:
+        raise PydanticCustomError("seed_range", f"seed must be from 0 to {MAX_SEED} (2**64-1)")
+    return v
+
+
+def path_seed(v):
+    """The seed of a URL: digits of any length answered with the exact bound (pydantic's own says
+    "exceeded maximum size" past 4,300 digits)."""
+    if isinstance(v, str) and v.isascii() and v.isdigit() and len(v.lstrip("0")) > len(str(MAX_SEED)):
         raise PydanticCustomError("seed_range", f"seed must be from 0 to {MAX_SEED} (2**64-1)")
     return v
 

@@ -6,20 +6,21 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from ..lipsync import MEDIA_TYPES
 from ..persona import LIPSYNC_FORMATS, MAX_SEED
 from ..voice.limits import MAX_TEXT_CHARS
 from .core import PersonaService
 from .models import (SEED_DOC, TEXT_DOC, TEXT_PATTERN, Gender, HealthResponse, InfoResponse, LipsyncFormat,
-                     PersonaResponse, Race, SayJSONRequest, SayRequest, SpokenLineJSON, make_key, no_controls)
+                     PersonaResponse, Race, SayJSONRequest, SayRequest, SpokenLineJSON, make_key, no_controls,
+                     path_seed)
 from .streaming import NDJSON, stream_response
 
 __all__ = ["add_routes", "CACHE_CONTROL"]
 
 CACHE_CONTROL = "public, max-age=86400"  # same URL, same bytes (for one version and weights); ETag revalidates
-SeedPath = Annotated[int, PathParam(ge=0, le=MAX_SEED, description=SEED_DOC)]
+SeedPath = Annotated[int, PathParam(ge=0, le=MAX_SEED, description=SEED_DOC), BeforeValidator(path_seed)]
 AgeQuery = Annotated[float | None, Query(ge=0, le=100, description="age in years (0-100)")]
 TextQuery = Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS, pattern=TEXT_PATTERN, description=TEXT_DOC),
                       AfterValidator(no_controls)]
