@@ -1,7 +1,7 @@
 """The talking portrait as a video: the atlas frames switched by a line's viseme track, with blinks,
 and the line's audio, encoded by FFmpeg through PyAV (H.264 + AAC in MP4, or VP9 + Opus in WebM).
 
-Timing: a video frame at time ``t`` shows the shapes of the co-articulated viseme weights at ``t``
+Timing: a video frame shown over ``[i / fps, (i + 1) / fps)`` shows, at its middle ``t``, the shapes of the co-articulated viseme weights at ``t``
 (``lipsync.weights.viseme_weights``: a shape starts forming 80 ms before its segment and lets go
 over 50 ms after it), summed per Rhubarb shape; the two strongest shapes are cross-faded by their
 weights. Blinks come at times drawn from ``seed`` (first 0.4-2 s in, then every 2.5-5 s), three
@@ -52,7 +52,7 @@ def shape_weights(visemes: Sequence[dict], times: np.ndarray) -> np.ndarray:
 def render_frames(atlas: Atlas, visemes: Sequence[dict], duration: float, seed: int, fps: int = FPS) -> np.ndarray:
     """uint8 (T, R, R, 3) frames of the talking portrait, T = ceil(duration * fps)."""
     T = max(int(np.ceil(duration * fps - 1e-9)), 1)
-    times = np.arange(T) / fps
+    times = (np.arange(T) + 0.5) / fps  # the middle of the time each frame is on screen
     sw = shape_weights(visemes, times)
     shapes = np.stack([atlas.frame(s) for s in SHAPES]).astype(np.float32)
     rest = atlas.frame("X").astype(np.float32)
