@@ -34,7 +34,8 @@ AGE_RANGE = (0, 100)  # years a persona may be asked for: pipeline.AGE_RANGE (wh
 # Bounds of the voice parameters the renderer takes from a persona.json (voice.persona_voice.PARAM_BOUNDS,
 # repeated here so that checking a file needs no torch; tests/test_cli_edges.py holds them equal).
 # Only the parameters a file has are checked here; the voice checks that none is missing.
-VOICE_PARAM_BOUNDS = {"f0_hz": (50.0, 500.0), "f0_range_st": (0.0, 12.0), "formant": (0.7, 1.5), "rate": (0.5, 2.0)}
+VOICE_PARAM_BOUNDS = {"speed": (0.5, 2.0), "pitch_st": (-12.0, 12.0), "child": (0.0, 1.0), "f0_hz": (0.0, 500.0),
+                      "formant": (0.7, 1.5), "female": (0.0, 1.0), "british": (0.0, 1.0)}
 MAX_VOICE_PARAM = 1e3  # any other voice parameter (EQ gains in dB, ...): finite and at most this in size
 _KEEP_CONTROLS = "\t\n\r"  # white space: spoken as a pause, kept
 
