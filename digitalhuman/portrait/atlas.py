@@ -57,7 +57,8 @@ SHAPE_OPENING = {s: (0.0 if b == "closed" else k / 1.6) for s, (b, k, _) in SHAP
 ROUNDED, WIDE, CLOSED = ("E", "F"), "C", ("A", "X")
 BLINKS = {"blink_half": 0.5, "blink": 1.0}
 # chosen on tuning personas 950100-950129 (Face Mesh eye opening vs dlib identity of the blink frame)
-BLINK_GROW, BLINK_ABOVE, BLINK_BELOW, BLINK_LASH, BLINK_LASH_WIDTH = 2.0, 3.0, 1.5, 0.85, 0.7  # px, px, px, -, px
+BLINK_GROW, BLINK_ABOVE, BLINK_BELOW, BLINK_LASH, BLINK_LASH_WIDTH = 2.0, 2.0, 1.5, 0.85, 0.7  # px, px, px, -, px
+BLINK_UP = 1.5  # px more painted above the upper lid (covers its own lash line, which read as an open eye)
 # ridge openings aimed at and the largest code step: chosen on tuning personas 950100-950129, where
 # stepping further opened / closed more but lost dlib identity (step 3: 78% of frames kept, 1.5: 95%;
 # step 1: 97% but the openings no longer ranked, Spearman 0.75)
@@ -232,7 +233,7 @@ def blink_lids(img: np.ndarray, lm: np.ndarray, amount: float) -> np.ndarray:
     for e, x0, x1 in eye_geometry(lm):
         y_lo, y_up = _curve(lm, EYE_LO[e], cols), _curve(lm, EYE_UP[e], cols)
         inside_x = (cols >= x0 - 0.5) & (cols <= x1 + 0.5)
-        top = y_up - grow
+        top = y_up - grow - BLINK_UP
         edge = y_up + amount * (y_lo + grow - y_up)  # where the closed lid's edge lies
         i_above = np.clip(np.rint(top - above).astype(int), 0, R - 1)
         i_below = np.clip(np.rint(y_lo + grow + below).astype(int), 0, R - 1)
