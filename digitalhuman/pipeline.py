@@ -79,6 +79,39 @@ def _chunk_rngs(latent: np.ndarray, text: str):
     return lambda i: text_rng(latent, text, salt=f"line/chunk{i}")
 
 
+DEFAULT_NEAR = 0.4  # share of a persona's own voice kept around a voice_like mix
+PITCH_LIMIT = 6.0  # semitones a voice may be nudged
+PACE_RANGE = (0.7, 1.4)  # x speaking rate
+ACCENTS = ("us", "gb")
+MAX_MIX = 4
+
+
+def parse_voice_mix(voice_like: str | dict[str, float]) -> dict[str, float]:
+    """``"af_heart"``, ``"af_heart:0.7,bf_emma:0.3"`` or ``{"af_heart": 0.7, ...}`` -> ``{name: weight}``
+    (weights > 0, 1-4 voices, normalised to sum 1)."""
+    if isinstance(voice_like, str):
+        mix: dict[str, float] = {}
+        for part in voice_like.split(","):
+            name, _, w = part.strip().partition(":")
+            try:
+                mix[name.strip()] = mix.get(name.strip(), 0.0) + (float(w) if w.strip() else 1.0)
+            except ValueError:
+                raise PersonaError(f"voice_like: {part.strip()[:40]!r} is not NAME or NAME:WEIGHT") from None
+    elif isinstance(voice_like, dict):
+        mix = dict(voice_like)
+    else:
+        raise PersonaError(f"voice_like must be a stock voice name, 'NAME:W,NAME:W' or a dict, got "
+                           f"{type(voice_like).__name__}")
+    if not 1 <= len(mix) <= MAX_MIX:
+        raise PersonaError(f"voice_like mixes 1 to {MAX_MIX} stock voices, got {len(mix)}")
+    for name, w in mix.items():
+        if not isinstance(name, str) or not name.replace("_", "").isalnum() or len(name) > 40:
+            raise PersonaError(f"voice_like: {str(name)[:40]!r} is not a stock voice name")
+        checks.check_number(f"the weight of {name}", w, 1e-6, 100.0)
+    total = sum(float(w) for w in mix.values())
+    return {name: round(float(w) / total, 6) for name, w in sorted(mix.items())}
+
+
 def accent_of(latent: np.ndarray) -> str:
     """The accent a persona speaks with when none is asked for: British English for a share
     ``ACCENT_BRITISH_SHARE`` of latents (from a delivery number no other trait reads)."""
@@ -154,8 +187,15 @@ class PersonaPipeline:
 
     # ---------------------------------------------------------------------------------- personas
     def __call__(self, seed: int, gender: str | None = None, age: float | None = None, race: str | None = None,
-                 lines: Sequence[str] = (), *, face: bool = True, voice: bool = True) -> Persona:
-        """Create the persona of ``seed``; constraints override the sampled traits."""
+                 lines: Sequence[str] = (), *, face: bool = True, voice: bool = True, accent: str | None = None,
+                 voice_like: str | dict[str, float] | None = None, near: float = DEFAULT_NEAR, pitch: float = 0.0,
+                 pace: float = 1.0) -> Persona:
+        """Create the persona of ``seed``; constraints override the sampled traits.
+
+        Voice casting: ``accent`` ``"us"`` / ``"gb"`` (default: drawn from the seed); ``voice_like`` a
+        stock voice (``"af_heart"``) or a weighted mix (``{"af_heart": 0.7, "bf_emma": 0.3}``, or
+        ``"af_heart:0.7,bf_emma:0.3"``) whose voice the persona's is made near, keeping ``near``
+        (0-1) of its own; ``pitch`` in semitones (-6..6) and ``pace`` (0.7-1.4 x) nudge it."""
         checks.call_args(seed, gender, age, race, lines, face, voice)
         seed = check_seed(seed)
         if gender is not None and gender not in ("female", "male"):
@@ -164,11 +204,40 @@ class PersonaPipeline:
             raise PersonaError(f"age must be a number of years between 0 and 100, got {age!r}")
         if race is not None and race not in RACES:
             raise PersonaError(f"race must be one of {', '.join(RACES)}, got {race!r}")
+        options = self.voice_options(voice_like, near, pitch, pace)
+        if accent is not None and accent not in ACCENTS:
+            raise PersonaError(f"accent must be one of {', '.join(ACCENTS)}, got {accent!r}")
         latent = persona_latent(seed)
         traits = fuse(self._need("fusion"), latent, gender=gender, age=age, race=race).traits
-        constraints = {k: v for k, v in (("gender", gender), ("age", age), ("race", race)) if v is not None}
-        return self.render(latent, traits, lines, seed=seed, origin={"constraints": constraints} if constraints else {},
-                           face=face, voice=voice)
+        if accent is not None:
+            traits["accent"] = accent
+        constraints = {k: v for k, v in (("gender", gender), ("age", age), ("race", race), ("accent", accent))
+                       if v is not None}
+        origin = ({"constraints": constraints} if constraints else {}) | ({"voice": options} if options else {})
+        return self.render(latent, traits, lines, seed=seed, origin=origin, face=face, voice=voice,
+                           voice_options=options)
+
+    def voice_options(self, voice_like: str | dict[str, float] | None = None, near: float = DEFAULT_NEAR,
+                      pitch: float = 0.0, pace: float = 1.0) -> dict[str, Any]:
+        """Checked voice casting options (``__call__``) as ``PersonaVoice.params`` takes them; ``{}``
+        for the defaults."""
+        out: dict[str, Any] = {}
+        if voice_like is not None:
+            mix = parse_voice_mix(voice_like)
+            known = self.voice.prior.names if self.voice is not None else None
+            if known is not None and (unknown := sorted(set(mix) - set(known))):
+                raise PersonaError(f"unknown stock voice(s) {', '.join(unknown)}; known: {', '.join(known)}")
+            out["like"] = mix
+            out["near"] = checks.check_number("near", near, 0.0, 1.0)
+        elif near != DEFAULT_NEAR:
+            raise PersonaError("near is the share of the persona's own voice kept around voice_like: give voice_like")
+        p = checks.check_number("pitch", pitch, -PITCH_LIMIT, PITCH_LIMIT, "semitones")
+        s = checks.check_number("pace", pace, *PACE_RANGE)
+        if p != 0.0:
+            out["pitch"] = p
+        if s != 1.0:
+            out["pace"] = s
+        return out
 
     def render(self, latent: np.ndarray, traits: dict[str, Any], lines: Sequence[str] = (), *, seed: int = 0,
                origin: dict[str, Any] | None = None, face: bool = True, voice: bool = True,
@@ -310,7 +379,7 @@ class PersonaPipeline:
         traits["age"] = round(float(traits["age"] + float(years)), 2)
         return self.render(persona.latent, traits, lines, seed=persona.seed,
                            origin={**persona.origin, "aged": float(years)},
-                           face=face, voice=voice)
+                           face=face, voice=voice, voice_options=persona.origin.get("voice"))
 
     @staticmethod
     def _voice_of(persona: Persona | PersonaDoc) -> tuple[np.ndarray, dict[str, float]]:

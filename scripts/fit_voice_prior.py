@@ -69,22 +69,6 @@ def groups_of(names: list[str]) -> np.ndarray:
     return np.array([2 * (n[1] == "f") + (n[0] == "b") for n in names])
 
 
-def pca_weights(packs: np.ndarray, grp: np.ndarray, half: slice, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(k, V) weights whose combination of the packs' ``half`` is a unit principal direction of the
-    voices around their group's mean, and the (k,) standard deviations along them."""
-    V = len(packs)
-    X = packs[:, :, half].reshape(V, -1).astype(np.float64)
-    M = np.zeros((V, V))
-    for g in np.unique(grp):
-        idx = np.where(grp == g)[0]
-        M[np.ix_(idx, idx)] = 1.0 / len(idx)
-    R = np.eye(V) - M
-    U, S, _ = np.linalg.svd(R @ X, full_matrices=False)
-    A = (U.T @ R) / S[:, None]
-    dof = V - len(np.unique(grp))
-    return A[:k], S[:k] / np.sqrt(dof)
-
-
 class Renderer:
     def __init__(self, threads: int = 2):
         from digitalhuman.voice.kokoro import Kokoro
@@ -122,8 +106,10 @@ def cmd_basis(a) -> None:
     run.mkdir(parents=True, exist_ok=True)
     names, packs = load_packs(a.packs)
     grp = groups_of(names)
-    A_s, sd_s = pca_weights(packs, grp, slice(0, 128), K_SPK)
-    A_p, sd_p = pca_weights(packs, grp, slice(128, 256), K_PRO)
+    from digitalhuman.voice.prior import principal_weights
+
+    A_s, sd_s = principal_weights(packs, grp, slice(0, 128), K_SPK)
+    A_p, sd_p = principal_weights(packs, grp, slice(128, 256), K_PRO)
     np.savez(run / "basis.npz", names=np.array(names), packs=packs, grp=grp, A_s=A_s, sd_s=sd_s, A_p=A_p, sd_p=sd_p)
     if (run / "stock.npy").exists():
         return
@@ -240,6 +226,25 @@ def cmd_fit(a) -> None:
         budget -= extra * cost[k]
     report["spread_spk"] = np.round(spread, 3).tolist()
     spread_pro = np.full(K_PRO, a.pro_spread)
+    if a.uniform_spread:
+        spread = np.full(K_SPK, a.uniform_spread)
+        report["spread_spk"] = spread.tolist()
+
+    # quality guard: DNSMOS ~ intercept + sum_k (lin_k z_k + quad_k z_k^2) + sum_j quad_pro_j zp_j^2
+    P = np.stack([r["zp"] for r in rows])
+    Xg = np.c_[Z, Z ** 2, P ** 2]
+    Wg, bg = _ridge(Xg, Q[:, None], a.quality_alpha)
+    pred = Xg @ Wg[:, 0] + bg[0]
+    q_lin, q_quad, q_quad_pro = Wg[:K_SPK, 0], np.minimum(Wg[K_SPK:2 * K_SPK, 0], 0.0), np.minimum(Wg[2 * K_SPK:, 0], 0.0)
+    report["quality_model_r"] = float(np.corrcoef(pred, Q)[0, 1])
+    folds = np.arange(len(Q)) % 5
+    cv = np.zeros(len(Q))
+    for f in range(5):
+        Wf_, bf_ = _ridge(Xg[folds != f], Q[folds != f, None], a.quality_alpha)
+        cv[folds == f] = Xg[folds == f] @ Wf_[:, 0] + bf_[0]
+    report["quality_model_r_heldout"] = float(np.corrcoef(cv, Q)[0, 1])
+    report["quality_intercept"] = float(bg[0])
+    report["quality_min"] = a.quality_min
 
     # age: the age judge's years ~ linear in z (per gender), if the judge was run
     age_dir, age_gain = np.zeros(K_SPK), 0.0
@@ -273,14 +278,56 @@ def cmd_fit(a) -> None:
         "gender_dir": torch.from_numpy(gender_dir).float(), "age_dir": torch.from_numpy(age_dir).float(),
         "feat_mean": torch.from_numpy(fm).float(), "feat_std": torch.from_numpy(fs).float(),
         "feat_coef": torch.from_numpy(Wf).float(), "feat_intercept": torch.from_numpy(bf).float(),
+        "q_lin": torch.from_numpy(q_lin).float(), "q_quad": torch.from_numpy(q_quad).float(),
+        "q_quad_pro": torch.from_numpy(q_quad_pro).float(),
     }
     config = {"names": names, "gender_floor": gender_floor, "age_gain": age_gain, "k_spk": K_SPK, "k_pro": K_PRO,
+              "quality_intercept": float(bg[0]), "quality_min": a.quality_min,
               "source": "Kokoro-82M v1.0 English voices (hexgrad, Apache-2.0) via remsky/Kokoro-FastAPI "
                         "api/src/voices/v1_0", "tuning_lines": list(TUNING_LINES), "fit": report}
     sha = save_weights(a.out, tensors, kind="voice_prior", config=config)
     (run / "fit_report.json").write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "gender_right_by_floor"}, indent=1))
     print(f"wrote {a.out} sha256 {sha}")
+
+
+def cmd_check(a) -> None:
+    """Personas of tuning seeds voiced by a prior file, judged on tuning lines (the fit's own check)."""
+    from digitalhuman.evaluate.voice_judges import VoiceJudges
+    from digitalhuman.fusion import SL_STYLE, SL_VOICE
+    from digitalhuman.persona import persona_latent
+    from digitalhuman.pipeline import accent_of
+    from digitalhuman.voice.persona_voice import PersonaVoice
+    from digitalhuman.voice.prior import VoicePrior
+
+    run = Path(a.run)
+    stock = list(np.load(run / "stock.npy", allow_pickle=True))
+    from sklearn.linear_model import LogisticRegression
+
+    se = unit(np.stack([r["emb"] for r in stock]))
+    gj = LogisticRegression(C=1.0, max_iter=2000).fit(se, np.array([r["voice"][1] == "f" for r in stock]))
+    vm = PersonaVoice(VoicePrior.load(a.prior), threads=a.threads)
+    J = VoiceJudges(a.threads)
+    rows = []
+    for k in range(a.n):
+        seed = a.seed + k
+        lat = persona_latent(seed)
+        female = k % 2 == 0
+        params = vm.params(1.0 if female else 0.0, 35.0, lat[SL_VOICE], lat[SL_STYLE], accent=accent_of(lat))
+        audio = vm.speak(TUNING_LINES[k % len(TUNING_LINES)], params)[0]
+        r = judge_clip(J, audio)
+        rows.append({"female": female, "emb": r["emb"], "dnsmos": r["dnsmos"]})
+    out = {}
+    for g in (True, False):
+        R = [r for r in rows if r["female"] == g]
+        E = unit(np.stack([r["emb"] for r in R]))
+        C = E @ E.T
+        q = [r["dnsmos"] for r in R]
+        pf = gj.predict_proba(E)[:, 1]
+        out["women" if g else "men"] = {"cos": round(float(C[np.triu_indices(len(R), 1)].mean()), 3),
+                                        "dnsmos_mean": round(float(np.mean(q)), 3), "dnsmos_min": round(float(np.min(q)), 3),
+                                        "gender_right": float(np.mean((pf > 0.5) == g))}
+    print(json.dumps(out))
 
 
 def main() -> None:
@@ -302,8 +349,17 @@ def main() -> None:
     p.add_argument("--max-spread", type=float, default=2.0)
     p.add_argument("--pro-spread", type=float, default=0.8)
     p.add_argument("--feature-alpha", type=float, default=10.0)
+    p.add_argument("--uniform-spread", type=float, default=0.0, help="one spread for every speaker direction")
+    p.add_argument("--quality-alpha", type=float, default=5.0)
+    p.add_argument("--quality-min", type=float, default=3.3, help="predicted DNSMOS a voice is pulled in to")
+    p = sub.add_parser("check")
+    p.add_argument("--run", required=True)
+    p.add_argument("--prior", required=True)
+    p.add_argument("--n", type=int, default=24)
+    p.add_argument("--seed", type=int, default=50_000, help="first tuning seed (not an evaluation seed)")
+    p.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    {"basis": cmd_basis, "sample": cmd_sample, "fit": cmd_fit}[a.cmd](a)
+    {"basis": cmd_basis, "sample": cmd_sample, "fit": cmd_fit, "check": cmd_check}[a.cmd](a)
 
 
 if __name__ == "__main__":

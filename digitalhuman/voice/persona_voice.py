@@ -98,6 +98,7 @@ class PersonaVoice:
             z = z + (-pr.gender_floor - sign * g) * sign * pr.gender_dir
         adult_age = float(np.clip(age, 18.0, 85.0))
         z = z + pr.age_gain * (adult_age - pr.AGE_CENTER) / 10.0 * pr.age_dir
+        z, zp = pr.guard_quality(z, zp)  # where the judged renderings say quality drops, pull in
         if like:
             z, zp = near * z, near * zp
         speed = float(np.clip(math.exp(0.05 * float(style_code[pr.k_pro])), 0.92, 1.09)) * float(pace)

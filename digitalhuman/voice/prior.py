@@ -53,6 +53,9 @@ class VoicePrior:
     feat_std: np.ndarray  # (F,)
     feat_coef: np.ndarray  # (F, K_S)
     feat_intercept: np.ndarray  # (K_S,)
+    q_lin: np.ndarray  # (K_S,) quality guard: predicted DNSMOS = intercept + q_lin.z + q_quad.z^2 + q_quad_pro.zp^2
+    q_quad: np.ndarray  # (K_S,) (<= 0)
+    q_quad_pro: np.ndarray  # (K_P,) (<= 0)
     config: dict
 
     AGE_CENTER = 35.0
@@ -76,7 +79,8 @@ class VoicePrior:
                    spread_pro=f64("spread_pro"), gender_dir=f64("gender_dir"),
                    gender_floor=float(config["gender_floor"]), age_dir=f64("age_dir"),
                    age_gain=float(config["age_gain"]), feat_mean=f64("feat_mean"), feat_std=f64("feat_std"),
-                   feat_coef=f64("feat_coef"), feat_intercept=f64("feat_intercept"), config=dict(config))
+                   feat_coef=f64("feat_coef"), feat_intercept=f64("feat_intercept"),
+                   q_lin=f64("q_lin"), q_quad=f64("q_quad"), q_quad_pro=f64("q_quad_pro"), config=dict(config))
 
     # ------------------------------------------------------------------------------ weights
     def group_weights(self, female: float, british: float) -> np.ndarray:
@@ -108,6 +112,29 @@ class VoicePrior:
         row = self.packs[:, min(max(n_symbols, 1), self.packs.shape[1]) - 1, :].astype(np.float64)  # (V, 256)
         return np.concatenate([w_spk @ row[:, :128], w_pro @ row[:, 128:]]).astype(np.float32)
 
+    def predicted_quality(self, z: np.ndarray, zp: np.ndarray) -> float:
+        """DNSMOS that the quality model fitted on judged renderings predicts for coefficients ``z``, ``zp``."""
+        return float(self.config.get("quality_intercept", 5.0) + self.q_lin @ z + self.q_quad @ (z * z)
+                     + self.q_quad_pro @ (zp * zp))
+
+    def guard_quality(self, z: np.ndarray, zp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pull the coefficients that cost quality towards the centre (one common factor, found by
+        bisection) until the predicted DNSMOS reaches ``quality_min``; the others stay as drawn."""
+        q_min = float(self.config.get("quality_min", 0.0))
+        if self.predicted_quality(z, zp) >= q_min:
+            return z, zp
+        bad = self.q_lin * z + self.q_quad * z * z < 0
+        bad_p = self.q_quad_pro * zp * zp < 0
+        lo, hi = 0.0, 1.0  # factor on the costly coefficients: lo meets the bar (or is 0), hi does not
+        for _ in range(30):
+            mid = 0.5 * (lo + hi)
+            zm, zpm = np.where(bad, z * mid, z), np.where(bad_p, zp * mid, zp)
+            if self.predicted_quality(zm, zpm) >= q_min:
+                lo = mid
+            else:
+                hi = mid
+        return np.where(bad, z * lo, z), np.where(bad_p, zp * lo, zp)
+
     def z_from_features(self, features: np.ndarray) -> np.ndarray:
         """Speaker coefficients whose rendering has voice features nearest ``features`` (36,)."""
         x = (np.asarray(features, np.float64) - self.feat_mean) / self.feat_std
@@ -135,10 +162,11 @@ def write_prior(path: str | Path, names: list[str], packs: np.ndarray, *, k_spk:
                 spread_spk: np.ndarray | None = None, spread_pro: np.ndarray | None = None,
                 gender_dir: np.ndarray | None = None, gender_floor: float = 1.0, age_dir: np.ndarray | None = None,
                 age_gain: float = 0.0, features: tuple[np.ndarray, ...] | None = None,
-                config: dict | None = None) -> str:
+                quality: tuple[np.ndarray, ...] | None = None, config: dict | None = None) -> str:
     """Write a voice prior file (the packs as float16); directions fitted here from ``packs``;
     calibrations given (defaults: the stock spread, no gender or age direction, no feature map).
-    ``features``: ``(mean (F,), std (F,), coef (F, K), intercept (K,))``. Returns the sha256."""
+    ``features``: ``(mean (F,), std (F,), coef (F, K), intercept (K,))``; ``quality``: ``(q_lin, q_quad,
+    q_quad_pro)`` (with ``config`` ``quality_intercept`` / ``quality_min``). Returns the sha256."""
     import torch
 
     from ..checkpoint import save_weights
@@ -161,6 +189,9 @@ def write_prior(path: str | Path, names: list[str], packs: np.ndarray, *, k_spk:
         "age_dir": t(np.zeros(k_spk) if age_dir is None else age_dir),
         "feat_mean": t(features[0]), "feat_std": t(features[1]), "feat_coef": t(features[2]),
         "feat_intercept": t(features[3]),
+        "q_lin": t(np.zeros(k_spk) if quality is None else quality[0]),
+        "q_quad": t(np.zeros(k_spk) if quality is None else quality[1]),
+        "q_quad_pro": t(np.zeros(k_pro) if quality is None else quality[2]),
     }
     cfg = {"names": list(names), "gender_floor": float(gender_floor), "age_gain": float(age_gain),
            "k_spk": k_spk, "k_pro": k_pro, **(config or {})}
