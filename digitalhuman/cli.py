@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--say", action="append", type=text_arg, default=[], metavar="TEXT",
                         help="a line of dialogue (repeatable)")
         add_lipsync_option(sp)
+        vo = sp.add_argument_group("voice casting (digitalhuman voices lists the stock voices)")
+        vo.add_argument("--accent", choices=["us", "gb"], help="American or British English (default: from the seed)")
+        vo.add_argument("--voice-like", metavar="MIX", help="a voice near a stock voice or a mix: af_heart or "
+                        "af_heart:0.7,bf_emma:0.3")
+        vo.add_argument("--near", type=unit_arg, default=None,
+                        help="with --voice-like: share of the persona's own voice kept (0-1, default 0.4)")
+        vo.add_argument("--pitch", type=float, default=0.0, help="nudge the pitch, semitones (-6..6)")
+        vo.add_argument("--pace", type=float, default=1.0, help="nudge the speaking rate (0.7-1.4 x)")
 
     c = sub.add_parser("create", help="create one persona into a folder")
     c.add_argument("--seed", type=seed_arg, default=None, help="required unless --from-face/--from-voice (then 0)")
@@ -105,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_lipsync_option(s)
     s.add_argument("--overwrite", action="store_true", help="replace an existing WAV (and its .visemes.json)")
 
+    vs = sub.add_parser("voices", help="the stock voices a persona's voice can be cast near (--voice-like)")
+    vs.add_argument("--json", action="store_true")
     i = sub.add_parser("info", help="package version, models, training data, licences and figures")
     i.add_argument("--json", action="store_true", help="everything (the whole model card) as JSON")
 
@@ -163,6 +173,63 @@ def _pipeline(args, **kw):
     return PersonaPipeline.from_pretrained(args.weights, **kw)
 
 
+def _voice_options(args) -> dict:
+    """The voice casting options, checked before any model loads (stock voice names from the voice
+    prior's metadata)."""
+    from . import api_checks as checks
+    from .persona import PersonaError
+    from .pipeline import DEFAULT_NEAR, PACE_RANGE, PITCH_LIMIT, parse_voice_mix
+
+    if args.voice_like is None and args.near is not None:
+        raise CLIError("--near goes with --voice-like")
+    try:
+        out: dict = {"pitch": checks.check_number("--pitch", args.pitch, -PITCH_LIMIT, PITCH_LIMIT, "semitones"),
+                     "pace": checks.check_number("--pace", args.pace, *PACE_RANGE)}
+        if args.voice_like is not None:
+            out["voice_like"] = parse_voice_mix(args.voice_like)
+            out["near"] = DEFAULT_NEAR if args.near is None else args.near
+            known = _stock_voices(args)
+            if known and (unknown := sorted(set(out["voice_like"]) - set(known))):
+                raise CLIError(f"--voice-like: unknown stock voice(s) {', '.join(unknown)} "
+                               f"(digitalhuman voices lists them)")
+    except PersonaError as e:
+        raise CLIError(str(e)) from None
+    return out
+
+
+def _stock_voices(args) -> list[str]:
+    """Names of the stock voices in the voice prior's metadata (no model load); [] without one."""
+    import json
+
+    from safetensors import safe_open
+
+    from .weights_card import read_card
+
+    entry = read_card(args.weights).get("voice_prior")
+    if entry is None:
+        return []
+    with safe_open(str(entry.file), framework="np") as f:
+        meta = json.loads((f.metadata() or {}).get("digitalhuman", "{}"))
+    return list(json.loads(meta.get("config", "{}")).get("names", []))
+
+
+def cmd_voices(args) -> int:
+    import json
+
+    names = _stock_voices(args)
+    if not names:
+        raise CLIError("no voice prior in the weights: nothing to list")
+    rows = [{"name": n, "gender": "female" if n[1] == "f" else "male", "accent": "gb" if n[0] == "b" else "us"}
+            for n in names]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        print("Kokoro-82M v1.0 stock voices (Apache-2.0, hexgrad): --voice-like NAME or NAME:W,NAME:W")
+        for r in rows:
+            print(f"  {r['name']:<14} {r['gender']:<7} {'British' if r['accent'] == 'gb' else 'American'}")
+    return 0
+
+
 def cmd_create(args) -> int:
     from .persona import check_persona_out
 
@@ -175,6 +242,11 @@ def cmd_create(args) -> int:
         raise CLIError("--from-face reads gender, age and group from the image; drop --gender/--age/--race")
     if args.from_voice is not None and (args.gender or args.age is not None):
         raise CLIError("--from-voice reads gender and age from the clip; drop --gender/--age")
+    voice = _voice_options(args)
+    if (args.from_face is not None or args.from_voice is not None) and (
+            args.accent or args.voice_like or voice["pitch"] != 0 or voice["pace"] != 1):
+        raise CLIError("voice casting options (--accent, --voice-like, --pitch, --pace) go with --seed, "
+                       "not --from-face / --from-voice")
     check_persona_out(args.out, args.overwrite)
     check_writable(args.out, renamed=True)
     image = read_image(args.from_face) if args.from_face is not None else None
@@ -190,8 +262,8 @@ def cmd_create(args) -> int:
     elif audio is not None:
         persona = pipe.from_voice(*audio, seed=args.seed or 0, lines=[] if args.aged is not None else args.say)
     else:
-        persona = pipe(seed=args.seed, gender=args.gender, age=args.age, race=args.race,
-                       lines=[] if args.aged is not None else args.say)
+        persona = pipe(seed=args.seed, gender=args.gender, age=args.age, race=args.race, accent=args.accent,
+                       lines=[] if args.aged is not None else args.say, **voice)
     if args.aged is not None:
         _check_aged(persona.traits["age"], args.aged)
         persona = pipe.aged(persona, args.aged, lines=args.say)
@@ -270,8 +342,13 @@ def cmd_batch(args) -> int:
         print(f"shard {spec} (from {where})", file=sys.stderr)
     shard = parse_shard(spec)
     mine = shard_seeds(seeds, shard)
+    voice = _voice_options(args)
     request = {"seeds": args.seeds.replace(" ", ""), "say": args.say, "no_voice": args.no_voice,
                "gender": args.gender, "age": args.age, "race": args.race, "version": __version__}
+    if args.accent:
+        request["accent"] = args.accent
+    if voice != {"pitch": 0.0, "pace": 1.0}:
+        request["voice"] = voice
     if shard:
         request["shard"] = spec
     if args.lipsync:
@@ -280,7 +357,7 @@ def cmd_batch(args) -> int:
     check_writable(args.out)
     pipe = _pipeline(args, voice=not args.no_voice)
     make = lambda seed: pipe(seed=seed, gender=args.gender, age=args.age, race=args.race,  # noqa: E731
-                             lines=args.say, voice=not args.no_voice)
+                             accent=args.accent, lines=args.say, voice=not args.no_voice, **voice)
     made, skipped = run_batch(args.out, mine, request, make, progress=not args.quiet, lipsync=args.lipsync)
     print(f"{args.out}: {made} made, {skipped} already there, manifest.jsonl has {len(mine)}")
     return 0
@@ -406,8 +483,8 @@ def cmd_evaluate(args) -> int:
     return int(module.main(args.rest) or 0)
 
 
-WEIGHTS_COMMANDS = ("create", "batch", "say", "info", "serve", "blend", "family", "export")  # those that read --weights
-COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate, "serve": cmd_serve, "blend": cmd_blend, "family": cmd_family, "export": cmd_export}
+WEIGHTS_COMMANDS = ("create", "batch", "say", "info", "voices", "serve", "blend", "family", "export")  # those that read --weights
+COMMANDS = {"create": cmd_create, "batch": cmd_batch, "merge": cmd_merge, "say": cmd_say, "info": cmd_info, "voices": cmd_voices, "train": cmd_train, "evaluate": cmd_evaluate, "serve": cmd_serve, "blend": cmd_blend, "family": cmd_family, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

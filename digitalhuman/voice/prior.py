@@ -70,7 +70,13 @@ class VoicePrior:
 
     @classmethod
     def load(cls, path: str | Path, expected_sha256: str | None = None) -> "VoicePrior":
+        from ..checkpoint import CheckpointError
+
         t, config, _ = load_weights(path, kind=KIND, expected_sha256=expected_sha256, framework="np")
+        missing = sorted({"packs", "A_spk", "sd_spk", "A_pro", "sd_pro", "q_lin", "q_quad", "q_quad_pro"} - set(t))
+        if missing or not isinstance(config.get("names"), list) or len(config["names"]) != len(t["packs"]):
+            raise CheckpointError(f"{Path(path).name}: not a complete voice prior (missing {', '.join(missing) or 'names'}); "
+                                  "refit it with scripts/fit_voice_prior.py")
         names = tuple(config["names"])
         f64 = lambda k: np.asarray(t[k], np.float64)  # noqa: E731
         return cls(names=names, packs=np.asarray(t["packs"], np.float32), female=np.asarray(t["female"]) > 0.5,
