@@ -4,9 +4,9 @@
 ``seed .. seed + n_personas - 1`` (traits as the pipeline samples them: no constraints), each
 saying ``n_lines`` of the held-out lines in ``eval_lines.EVAL_LINES`` (persona ``k`` says lines
 ``k * n_lines .. k * n_lines + n_lines - 1``, wrapping around, so with 12 x 4 each of the 24
-lines is said by two personas). In the same run the bare base voice (Piper joe, no renderer)
-says every line used once, as a reference row, and held-out real Common Voice speakers give
-the reference for the speaker and gender judges.
+lines is said by two personas). In the same run the bare Piper joe voice (every persona's voice
+before 0.7.0) says every line used once, the stock Kokoro voices say two, and held-out real
+Common Voice speakers give the reference for the speaker and gender judges.
 
 ==============================  ================================================================
 figure                          what it is
@@ -40,14 +40,14 @@ figure                          what it is
                                 held-out line each: Spearman of judged voice age vs persona age.
                                 Judge: ridge regression on [resemblyzer embedding, log F0] of the
                                 Common Voice training speakers' clips (``fit_age_judge``)
-``wer_minus_joe``, ``time_vs_joe``  persona WER minus bare joe's on the same lines; persona time per
-                                second of audio over joe's (both without model load)
+``nearest_stock_cos``          each persona's mean embedding vs each stock voice's (its own pack
+                                on ``STOCK_LINES`` of the lines): cosine to the nearest, mean
 ``rtf``                         wall time of the batch run, *including* ``from_pretrained`` (the
-                                Piper voice reloaded; Python imports done before) and face
+                                Kokoro session rebuilt; Python imports done before) and face
                                 generation when a face model is shipped, over the audio
                                 duration (``rtf_excl_load``: without the model load)
-``deterministic``               one persona + line rendered in two fresh processes (and in the
-                                batch): identical WAV sha256 (``code_changed_during_run`` flags
+``deterministic``               one persona + line rendered in two fresh processes on 1 and 2
+                                threads (and in the batch): identical WAV sha256 (``code_changed_during_run`` flags
                                 package sources edited between the batch and those processes)
 ==============================  ================================================================
 
@@ -116,10 +116,9 @@ def render_joe(texts: Sequence[str]):
 
 def render_stock(pipe, texts: Sequence[str]):
     """Every stock voice of the prior saying ``texts`` (its own pack, its own accent): {name: [audio]}."""
-    prior = pipe.voice.prior
-    out = {}
-    for i, name in enumerate(prior.names):
-        params = {"female": float(prior.female[i]), "british": float(prior.british[i]), f"mix_{name}": 1.0,
+    pr, out = pipe.voice.prior, {}
+    for i, name in enumerate(pr.names):
+        params = {"female": float(pr.female[i]), "british": float(pr.british[i]), f"mix_{name}": 1.0,
                   "speed": 1.0, "pitch_st": 0.0, "child": 0.0, "f0_hz": 0.0, "formant": 1.0, "s00": 0.0}
         out[name] = [pipe.voice.speak(t, params)[0] for t in texts]
     return out
