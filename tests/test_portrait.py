@@ -76,9 +76,11 @@ def test_mouth_frames_change_the_mouth_only(directions, atlas):
                                                                                - closed)[eyes].mean()
 
 
-def test_atlas_json_maps_every_viseme(atlas):
+def test_atlas_json_maps_every_viseme(atlas, tmp_path):
     a = atlas[0]
-    j = json.loads(a.json_bytes())
+    assert a.save(tmp_path) == ["mouths.png", "mouths.json"]
+    assert (tmp_path / "mouths.png").read_bytes() == a.png_bytes()
+    j = json.loads((tmp_path / "mouths.json").read_bytes())
     assert j["frame_size"] == [128, 128] and len(j["frames"]) == len(FRAMES)
     assert set(j["viseme_to_frame"]) == set(VISEMES)
     for v, i in j["viseme_to_frame"].items():

@@ -104,8 +104,10 @@ static class Check {{
     static void Main() {{
         var track = new Viseme[] {{ {cs_track} }};
         var table = new VisemeFrame[] {{ {cs_table} }};
-        foreach (var v in track)
-            Console.WriteLine(PersonaMouthAtlas.FrameAt(track, table, (v.t_start + v.t_end) / 2f, {table["rest_frame"]}));
+        foreach (var v in track) {{
+            float mid = (v.t_start + v.t_end) / 2f;
+            Console.WriteLine(PersonaMouthAtlas.FrameAt(track, table, mid, {table["rest_frame"]}));
+        }}
     }}
 }}
 """)

@@ -148,9 +148,12 @@ def evaluate_portraits(seed: int = 0, personas: int = 100, lines: int = 20, weig
     """Every acceptance row of the talking-portrait issue on ``personas`` personas of ``seed``.
 
     ``weights`` a weights folder (default: the shipped one), ``directions`` a
-``portrait_directions.safetensors`` to judge instead of the folder's. ``line_source(i) -> (audio, sample_rate, visemes)`` gives line ``i`` (default: the pipeline's
-    voice says a fixed set of lines); ``real_dir`` the labelled faces whose hold-out split is the
-    FD reference; ``tuning`` allows the tuning seeds (for choosing settings, never for the report). Returns ``{"checks": [rows], "figures": {...}, "setup": {...}}``."""
+    ``portrait_directions.safetensors`` to judge instead of the folder's. ``line_source(i) ->
+    (audio, sample_rate, visemes)`` gives line ``i`` (default: the pipeline's voice says
+    ``eval_lines.EVAL_LINES``, line ``i`` by persona ``i``); ``real_dir`` the labelled faces whose
+    hold-out split is the FD reference; ``tuning`` allows the tuning seeds (for choosing settings,
+    never for the report). Returns ``{"checks": [rows], "figures": {...}, "details": {...},
+    "setup": {...}}``."""
     import torch
     from PIL import Image
 
@@ -233,12 +236,11 @@ def evaluate_portraits(seed: int = 0, personas: int = 100, lines: int = 20, weig
     # video
     log("videos")
     if line_source is None:
-        from ..eval_lines import EVAL_LINES  # noqa: F401 (texts)
+        from ..eval_lines import EVAL_LINES
 
         texts = list(EVAL_LINES)
 
         def line_source(i):  # noqa: F811
-            lat = persona_latent(seeds[i % P])
             persona = pipe(seed=seeds[i % P], lines=[texts[i % len(texts)]], face=False)
             ln = persona.lines[0]
             return np.asarray(ln.audio, np.float32), ln.sample_rate, [dict(v) for v in ln.visemes]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .atlas import FRAMES, SHAPES, VISEME_TO_SHAPE, Atlas, make_atlas
+from .atlas import ATLAS_JSON, ATLAS_PNG, FRAMES, SHAPES, VISEME_TO_SHAPE, Atlas, make_atlas
 from .directions import PortraitDirections
 from .video import FPS, render_video
 
-__all__ = ["Atlas", "FRAMES", "SHAPES", "VISEME_TO_SHAPE", "FPS", "PortraitDirections", "load_directions",
+__all__ = ["ATLAS_JSON", "ATLAS_PNG", "Atlas", "FRAMES", "SHAPES", "VISEME_TO_SHAPE", "FPS", "PortraitDirections", "load_directions",
            "make_atlas", "render_video"]
 
 CARD_NAME = "portrait"  # the model's name in a weights folder's card.json

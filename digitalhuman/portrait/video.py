@@ -1,7 +1,8 @@
 """The talking portrait as a video: the atlas frames switched by a line's viseme track, with blinks,
 and the line's audio, encoded by FFmpeg through PyAV (H.264 + AAC in MP4, or VP9 + Opus in WebM).
 
-Timing: a video frame shown over ``[i / fps, (i + 1) / fps)`` shows, at its middle ``t``, the shapes of the co-articulated viseme weights at ``t``
+Timing: a video frame shown over ``[i / fps, (i + 1) / fps)`` shows, at its middle ``t``, the
+shapes of the co-articulated viseme weights at ``t``
 (``lipsync.weights.viseme_weights``: a shape starts forming 80 ms before its segment and lets go
 over 50 ms after it), summed per Rhubarb shape; the two strongest shapes are cross-faded by their
 weights. Blinks come at times drawn from ``seed`` (first 0.4-2 s in, then every 2.5-5 s), three
