@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="read the traits and voice from a clip (WAV; FLAC and OGG are read too)")
     c.add_argument("--keep-face", action="store_true",
                    help="with --from-face: face.png is the given image, centre-cropped and resized to the generated faces' size")
+    c.add_argument("--video", action="store_true",
+                   help="also write each line's talking portrait as voice_NN.mp4 (H.264 + AAC; needs --say)")
+    c.add_argument("--no-mouths", action="store_true", help="no mouth-shape atlas (mouths.png + mouths.json)")
     c.add_argument("--aged", type=aged_arg, metavar="YEARS",
                    help="the same person YEARS older (negative: younger); the new age must be 0-100")
     constraints(c)
@@ -95,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seeds", required=True, help="e.g. 0-499,600,700-710")
     b.add_argument("--out", type=out_arg, required=True)
     b.add_argument("--no-voice", action="store_true", help="faces and traits only")
+    b.add_argument("--no-mouths", action="store_true", help="no mouth-shape atlas (mouths.png + mouths.json)")
     b.add_argument("--shard", metavar="K/N|auto",
                    help="make only worker K's share of N; auto: K and N from SLURM_ARRAY_TASK_ID/_COUNT, "
                         "RANK/WORLD_SIZE or JOB_COMPLETION_INDEX (docs/scale-out.md)")
@@ -187,6 +191,9 @@ def cmd_create(args) -> int:
     if args.from_voice is not None and (args.gender or args.age is not None):
         raise CLIError("--from-voice reads gender and age from the clip; drop --gender/--age")
     voice = _voice_options(args)
+    if args.video and (not args.say or args.no_mouths or args.keep_face):
+        raise CLIError("--video makes each --say line's talking portrait from the mouth-shape atlas of a generated "
+                       "face: give --say, and not --no-mouths / --keep-face")
     if (args.from_face is not None or args.from_voice is not None) and (
             args.accent or args.voice_like or voice["pitch"] != 0 or voice["pace"] != 1):
         raise CLIError("voice casting options (--accent, --voice-like, --pitch, --pace) go with --seed, "
@@ -207,11 +214,14 @@ def cmd_create(args) -> int:
         persona = pipe.from_voice(*audio, seed=args.seed or 0, lines=[] if args.aged is not None else args.say)
     else:
         persona = pipe(seed=args.seed, gender=args.gender, age=args.age, race=args.race, accent=args.accent,
-                       lines=[] if args.aged is not None else args.say, **voice)
+                       lines=[] if args.aged is not None else args.say, mouths=not args.no_mouths, **voice)
     if args.aged is not None:
         _check_aged(persona.traits["age"], args.aged)
         persona = pipe.aged(persona, args.aged, lines=args.say)
-    persona.save(args.out, lipsync=args.lipsync, overwrite=args.overwrite)
+    if args.no_mouths:
+        persona.atlas = None
+    videos = {f"voice_{i:02d}.mp4": pipe.video(persona, i) for i in range(len(persona.lines))} if args.video else None
+    persona.save(args.out, lipsync=args.lipsync, overwrite=args.overwrite, extra=videos)
     t = persona.traits
     print(f"{args.out}: {t['gender']}, {t['age']:.0f} years, {len(persona.lines)} line(s)")
     return 0
@@ -266,10 +276,8 @@ def cmd_batch(args) -> int:
     voice = _voice_options(args)
     request = {"seeds": args.seeds.replace(" ", ""), "say": args.say, "no_voice": args.no_voice,
                "gender": args.gender, "age": args.age, "race": args.race, "version": __version__}
-    if args.accent:
-        request["accent"] = args.accent
-    if voice != {"pitch": 0.0, "pace": 1.0}:
-        request["voice"] = voice
+    request.update({"accent": args.accent} if args.accent else {}, **({"no_mouths": True} if args.no_mouths else {}))
+    request.update({"voice": voice} if voice != {"pitch": 0.0, "pace": 1.0} else {})
     if shard:
         request["shard"] = spec
     if args.lipsync:
@@ -278,7 +286,8 @@ def cmd_batch(args) -> int:
     check_writable(args.out)
     pipe = _pipeline(args, voice=not args.no_voice)
     make = lambda seed: pipe(seed=seed, gender=args.gender, age=args.age, race=args.race,  # noqa: E731
-                             accent=args.accent, lines=args.say, voice=not args.no_voice, **voice)
+                             accent=args.accent, lines=args.say, voice=not args.no_voice,
+                             mouths=not args.no_mouths, **voice)
     made, skipped = run_batch(args.out, mine, request, make, progress=not args.quiet, lipsync=args.lipsync)
     print(f"{args.out}: {made} made, {skipped} already there, manifest.jsonl has {len(mine)}")
     return 0

@@ -117,9 +117,10 @@ class PersonaDoc(_Strict):
     voice: dict[str, float] = Field(default_factory=dict, max_length=64)
     origin: dict[str, Any] = Field(default_factory=dict, max_length=16)
     face: str | None
+    mouths: str | None = Field(default=None, description="the mouth-shape atlas' description, mouths.json (schema 3)")
     lines: list[Line] = Field(max_length=1000)
 
-    @field_validator("face")
+    @field_validator("face", "mouths")
     @classmethod
     def _plain_face_name(cls, v: str | None) -> str | None:
         return v if v is None else safe_file_name(v)
@@ -243,6 +244,7 @@ class Persona:
     face: np.ndarray | None = None  # (R, R, 3) uint8
     lines: list[SpokenLine] = field(default_factory=list)
     origin: dict[str, Any] = field(default_factory=dict)
+    atlas: Any = None  # portrait.Atlas: the mouth-shape and blink frames of the face (mouths.png + mouths.json)
 
     def face_png_bytes(self) -> bytes:
         from PIL import Image
@@ -266,6 +268,7 @@ class Persona:
             voice={k: float(v) for k, v in self.voice.items()},
             origin=self.origin,
             face="face.png" if self.face is not None else None,
+            mouths="mouths.json" if self.atlas is not None else None,
             lines=[
                 Line(text=ln.text, audio=f"voice_{i:02d}.wav", sample_rate=ln.sample_rate,
                      duration_s=round(ln.duration_s, 4), visemes=[Viseme(**v) for v in ln.visemes],
@@ -274,12 +277,15 @@ class Persona:
             ],
         )
 
-    def files(self, lipsync: tuple[str, ...] | list[str] = ()) -> dict[str, bytes]:
+    def files(self, lipsync: tuple[str, ...] | list[str] = (), extra: dict[str, bytes] | None = None) -> dict[str, bytes]:
         """Every file of the persona folder, name -> bytes (persona.json last). ``lipsync``: formats
-        of ``LIPSYNC_FORMATS`` to write beside each WAV (``voice_00.arkit.csv`` ...)."""
-        out: dict[str, bytes] = {}
+        of ``LIPSYNC_FORMATS`` to write beside each WAV (``voice_00.arkit.csv`` ...); ``extra``: more
+        files by plain name (the talking-portrait videos ``voice_00.mp4`` ...)."""
+        out: dict[str, bytes] = {safe_file_name(k): v for k, v in (extra or {}).items()}
         if self.face is not None:
             out["face.png"] = self.face_png_bytes()
+        if self.atlas is not None:
+            out["mouths.png"], out["mouths.json"] = self.atlas.png_bytes(), self.atlas.json_bytes()
         for i, ln in enumerate(self.lines):
             out[f"voice_{i:02d}.wav"] = ln.wav_bytes()
             out.update(ln.lipsync_files(f"voice_{i:02d}", lipsync).values())
@@ -287,14 +293,14 @@ class Persona:
         return out
 
     def save(self, folder: str | os.PathLike, lipsync: tuple[str, ...] | list[str] = (), *,
-             overwrite: bool = True) -> Path:
+             overwrite: bool = True, extra: dict[str, bytes] | None = None) -> Path:
         """Write the persona folder atomically: built under a temporary name, then renamed.
 
         An existing folder is replaced only if it is a previous persona folder (holds persona.json)
         and ``overwrite`` is true (the default); never a folder holding anything else.
         """
         folder = Path(folder)
-        write_persona_folder(folder, self.files(lipsync), overwrite=overwrite)
+        write_persona_folder(folder, self.files(lipsync, extra), overwrite=overwrite)
         return folder
 
 

@@ -128,8 +128,9 @@ def _word_dicts(words) -> list[dict]:
 class PersonaPipeline:
     def __init__(self, face=None, voice=None, prior: TraitPrior | None = None,
                  models: dict[str, ModelEntry] | None = None, psi: float = DEFAULT_PSI, attributes=None,
-                 source: Path | None = None):
+                 source: Path | None = None, portrait=None):
         self.attributes = attributes
+        self.portrait = portrait  # portrait.PortraitDirections: the mouth-shape atlas (None: no atlas)
         self.source = source  # the weights folder the models came from (named in errors)
         self.face = face
         self.voice = voice
@@ -164,12 +165,18 @@ class PersonaPipeline:
             vae = entries.get("voice")
             voice_model = PersonaVoice.load(entries["voice_prior"].file, sha(entries["voice_prior"]),
                                             vae.file if vae else None, sha(vae) if vae else None)
+        directions = None
+        if face and "portrait" in entries:
+            from .portrait import PortraitDirections
+
+            directions = PortraitDirections.load(entries["portrait"].file, sha(entries["portrait"]))
         attributes = None
         if face and "face_attributes" in entries:
             from .face.attributes import load_attributes
 
             attributes = load_attributes(entries["face_attributes"].file, sha(entries["face_attributes"]))
-        return cls(face_model, voice_model, prior, entries, attributes=attributes, source=weights_folder(path))
+        return cls(face_model, voice_model, prior, entries, attributes=attributes, source=weights_folder(path),
+                   portrait=directions)
 
     def _need(self, what: str):
         model = {"face": self.face, "voice": self.voice, "fusion": self.prior,
@@ -189,13 +196,14 @@ class PersonaPipeline:
     def __call__(self, seed: int, gender: str | None = None, age: float | None = None, race: str | None = None,
                  lines: Sequence[str] = (), *, face: bool = True, voice: bool = True, accent: str | None = None,
                  voice_like: str | dict[str, float] | None = None, near: float = DEFAULT_NEAR, pitch: float = 0.0,
-                 pace: float = 1.0) -> Persona:
+                 pace: float = 1.0, mouths: bool = True) -> Persona:
         """Create the persona of ``seed``; constraints override the sampled traits.
 
         Voice casting: ``accent`` ``"us"`` / ``"gb"`` (default: drawn from the seed); ``voice_like`` a
         stock voice (``"af_heart"``) or a weighted mix (``{"af_heart": 0.7, "bf_emma": 0.3}``, or
         ``"af_heart:0.7,bf_emma:0.3"``) whose voice the persona's is made near, keeping ``near``
-        (0-1) of its own; ``pitch`` in semitones (-6..6) and ``pace`` (0.7-1.4 x) nudge it."""
+        (0-1) of its own; ``pitch`` in semitones (-6..6) and ``pace`` (0.7-1.4 x) nudge it.
+        ``mouths``: make the mouth-shape atlas of the face (``persona.atlas``; default True)."""
         checks.call_args(seed, gender, age, race, lines, face, voice)
         seed = check_seed(seed)
         if gender is not None and gender not in ("female", "male"):
@@ -215,7 +223,7 @@ class PersonaPipeline:
                        if v is not None}
         origin = ({"constraints": constraints} if constraints else {}) | ({"voice": options} if options else {})
         return self.render(latent, traits, lines, seed=seed, origin=origin, face=face, voice=voice,
-                           voice_options=options)
+                           voice_options=options, mouths=mouths)
 
     def voice_options(self, voice_like: str | dict[str, float] | None = None, near: float = DEFAULT_NEAR,
                       pitch: float = 0.0, pace: float = 1.0) -> dict[str, Any]:
@@ -242,7 +250,7 @@ class PersonaPipeline:
     def render(self, latent: np.ndarray, traits: dict[str, Any], lines: Sequence[str] = (), *, seed: int = 0,
                origin: dict[str, Any] | None = None, face: bool = True, voice: bool = True,
                face_image: np.ndarray | None = None, face_groups: np.ndarray | None = None,
-               voice_options: dict[str, Any] | None = None) -> Persona:
+               voice_options: dict[str, Any] | None = None, mouths: bool = True) -> Persona:
         """Build a persona from a latent and explicit traits (used by blends, siblings, from-face ...).
 
         ``face_groups``: (5,) weights of the appearance groups for the face instead of
@@ -253,12 +261,17 @@ class PersonaPipeline:
 
         latent = np.asarray(latent, np.float64)
         used = ["fusion"]
-        img = face_image
+        img, atlas = face_image, None
         if face and img is None:
             group = (traits.get("race") or "white") if face_groups is None else np.asarray(face_groups)[None]
             img = self._need("face").generate(latent[SL_FACE][None], traits["female"], traits["age"], group,
                                               psi=self.psi)[0]
             used.append("face")
+            if mouths and self.portrait is not None:
+                from .portrait import make_atlas
+
+                atlas = make_atlas(self.face, self.portrait, latent, traits, self.psi, groups=face_groups)
+                used.append("portrait")
         params: dict[str, float] = {}
         if voice:
             vm = self._need("voice")
@@ -268,7 +281,7 @@ class PersonaPipeline:
                                accent=traits["accent"], **(voice_options or {}))
             used += ["voice_prior"]
         p = Persona(seed=seed, latent=latent, traits=dict(traits), voice=params, models=self.model_refs(used),
-                    face=img, origin=dict(origin or {}))
+                    face=img, origin=dict(origin or {}), atlas=atlas)
         for text in lines:
             p.lines.append(self.say(p, text))
         return p
@@ -410,6 +423,26 @@ class PersonaPipeline:
         vm = self._need("voice")
         latent, params = self._voice_of(persona)
         return vm.speak_chunks(text, params, _chunk_rngs(latent, text))
+
+    def video(self, persona: Persona, line: SpokenLine | int = 0, fmt: str = "mp4") -> bytes:
+        """The talking portrait of one of the persona's lines (a ``SpokenLine`` or an index into
+        ``persona.lines``) as MP4 (H.264 + AAC) or WebM (VP9 + Opus) bytes; the blinks are placed by
+        a generator keyed by the persona and the text."""
+        from .portrait import render_video
+
+        if persona.atlas is None:
+            raise PersonaError("this persona has no mouth-shape atlas (made without a face, from a kept "
+                               "portrait, or with mouths=False)")
+        if isinstance(line, int) and not isinstance(line, bool):
+            if not 0 <= line < len(persona.lines):
+                raise PersonaError(f"line must be an index into the persona's {len(persona.lines)} lines, got {line}")
+            line = persona.lines[line]
+        if not isinstance(line, SpokenLine):
+            raise PersonaError(f"line must be a SpokenLine or an index, got {type(line).__name__}")
+        if fmt not in ("mp4", "webm"):
+            raise PersonaError(f"fmt must be 'mp4' or 'webm', got {fmt!r}")
+        seed = int(text_rng(persona.latent, line.text, salt="blinks").integers(2**31))
+        return render_video(persona.atlas, line.audio, line.sample_rate, line.visemes, seed, fmt=fmt)
 
     def info(self) -> dict[str, Any]:
         return {"package_version": __version__,
