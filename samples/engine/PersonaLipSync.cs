@@ -34,7 +34,7 @@ public class PersonaLipSync : MonoBehaviour
     void Start()
     {
         doc = JsonUtility.FromJson<PersonaDoc>(personaJson.text);
-        if (doc.schema_version != 1 && doc.schema_version != 2) { Debug.LogError("persona.json schema_version " + doc.schema_version + " not supported"); enabled = false; return; }
+        if (doc.schema_version < 1 || doc.schema_version > 3) { Debug.LogError("persona.json schema_version " + doc.schema_version + " not supported"); enabled = false; return; }
         shapeIndex = new int[VisemeNames.Length];
         for (int i = 0; i < VisemeNames.Length; i++)
             shapeIndex[i] = face.sharedMesh.GetBlendShapeIndex(blendShapePrefix + VisemeNames[i]);

@@ -16,7 +16,7 @@ extends Node
 @export var mesh: MeshInstance3D
 
 const NAMES := ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou"]
-const SCHEMAS := [1, 2]
+const SCHEMAS := [1, 2, 3]
 const LEAD := 0.08
 const LAG := 0.05
 var track: Array = []

@@ -21,7 +21,7 @@ export var autoplay := true
 export var atlas_sprite_path: NodePath
 
 const NAMES := ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou"]
-const SCHEMAS := [1, 2]
+const SCHEMAS := [1, 2, 3]
 const LEAD := 0.08
 const LAG := 0.05
 
