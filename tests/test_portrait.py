@@ -151,3 +151,19 @@ def test_gallery_shows_the_atlas_on_hover_only_where_there_is_one(tmp_path):
     page = write_gallery(tmp_path, read_manifest(tmp_path)).read_text()
     assert page.count('class="top talks"') == 1 and page.count("p1/mouths.png") == 1 and "p2/mouths.png" not in page
     assert f"steps({len(FRAMES)})" in page
+
+
+def test_jaw_follows_the_loudness_and_only_in_open_shapes(atlas):
+    a = atlas[0]
+    sr, dur = 16000, 2.0
+    t = np.arange(int(sr * dur)) / sr
+    audio = (0.5 * np.sin(2 * np.pi * 200 * t) * (t < 1.0) + 0.05 * np.sin(2 * np.pi * 200 * t) * (t >= 1.0))
+    for viseme, moves in (("aa", True), ("PP", False)):
+        vis = [{"t_start": 0.0, "t_end": dur, "viseme": viseme}]
+        loud_quiet = render_frames(a, vis, dur, seed=3, audio=audio, sample_rate=sr)
+        plain = render_frames(a, vis, dur, seed=3, audio=audio, sample_rate=sr, jaw=False)
+        blinking = {int(round(b * FPS)) + j for b in blink_times(dur, 3) for j in range(3)}
+        i_loud, i_quiet = (next(i for i in r if i not in blinking) for r in (range(5, 20), range(30, 45)))
+        diff = np.abs(loud_quiet[i_loud].astype(int) - loud_quiet[i_quiet].astype(int)).mean()
+        assert (diff > 0.5) == moves, (viseme, diff)
+        assert np.array_equal(plain[i_loud], plain[i_quiet])  # without the jaw: the atlas frame itself

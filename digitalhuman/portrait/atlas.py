@@ -158,14 +158,8 @@ def composite(neutral: np.ndarray, other: np.ndarray, mask: np.ndarray, keep: np
     return neutral * (1 - m) + matched * m
 
 
-def mouth_warp(img: np.ndarray, lm: np.ndarray, geo: MouthGeometry, k: float, s: float) -> np.ndarray:
-    """Warp the mouth of ``img`` (float (R, R, 3), landmarks ``lm``): inner-lip gap x``k`` (the
-    lower lip and jaw take 3/4 of the change), mouth width x``s`` about its centre; the field
-    fades to nothing at the mouth region's edge."""
-    from scipy.ndimage import map_coordinates
-
-    R = img.shape[0]
-    yy, xx = np.mgrid[0:R, 0:R].astype(np.float64)
+def _mouth_field(lm: np.ndarray, geo: MouthGeometry, k: float, s: float, R: int):
+    """The forward displacement ``field(x, y) -> (dx, dy)`` of ``mouth_warp``."""
     cols = np.arange(R, dtype=np.float64)
     y_iu, y_il = _curve(lm, IN_UP, cols), _curve(lm, IN_LO, cols)
     y_ou, y_ol = _curve(lm, OUT_UP, cols), _curve(lm, OUT_LO, cols)
@@ -197,6 +191,24 @@ def mouth_warp(img: np.ndarray, lm: np.ndarray, geo: MouthGeometry, k: float, s:
         dx = (s - 1) * (x - geo.xc) * q * v
         return dx, dy
 
+    return field
+
+
+def warp_landmarks(lm: np.ndarray, geo: MouthGeometry, k: float, s: float, R: int = 128) -> np.ndarray:
+    """Where ``mouth_warp(img, lm, geo, k, s)`` moves the landmarks ``lm`` (K, 2)."""
+    dx, dy = _mouth_field(lm, geo, k, s, R)(lm[:, 0], lm[:, 1])
+    return lm + np.stack([dx, dy], -1)
+
+
+def mouth_warp(img: np.ndarray, lm: np.ndarray, geo: MouthGeometry, k: float, s: float) -> np.ndarray:
+    """Warp the mouth of ``img`` (float (R, R, 3), landmarks ``lm``): inner-lip gap x``k`` (the
+    lower lip and jaw take 3/4 of the change), mouth width x``s`` about its centre; the field
+    fades to nothing at the mouth region's edge."""
+    from scipy.ndimage import map_coordinates
+
+    R = img.shape[0]
+    field = _mouth_field(lm, geo, k, s, R)
+    yy, xx = np.mgrid[0:R, 0:R].astype(np.float64)
     # the field is zero outside the box [xc +- 1.8 hw] x [top, bottom]: compute it there only
     x0, x1 = max(int(np.floor(geo.xc - 1.8 * geo.hw)) - 1, 0), min(int(np.ceil(geo.xc + 1.8 * geo.hw)) + 2, R)
     y0, y1 = max(int(np.floor(geo.top)) - 1, 0), min(int(np.ceil(geo.bottom)) + 2, R)
@@ -272,6 +284,9 @@ class Atlas:
 
     frames: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    # in memory only (not in mouths.json): the mouth region and each mouth frame's regressed
+    # landmarks, for the video's loudness-driven jaw (``video.render_frames``)
+    geometry: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         assert self.frames.ndim == 4 and self.frames.shape[0] == len(FRAMES) and self.frames.shape[3] == 3, \
@@ -345,10 +360,12 @@ def make_atlas(face_model, directions: PortraitDirections, latent: np.ndarray, t
     closed = composite(N, C, region, _lips_mask(R, lms[0], lms[1]))
     opened = composite(N, O, region, _lips_mask(R, lms[0], lms[2]))
     frames = {"neutral": imgs[0]}
+    shape_lms = {}
     for sh in SHAPES:
         base, k, s = SHAPE_PARAMS[sh]
         src, lm = (closed, lms[1]) if base == "closed" else (opened, lms[2])
         out = src if (k == 1.0 and s == 1.0) else mouth_warp(src, lm, geo, k, s)
+        shape_lms[sh] = lm if (k == 1.0 and s == 1.0) else warp_landmarks(lm, geo, k, s, R)
         out = N * (1 - region[..., None]) + out * region[..., None]
         frames[sh] = _u8(out)
     emask = eye_mask(lms[0], R)[..., None]
@@ -357,7 +374,7 @@ def make_atlas(face_model, directions: PortraitDirections, latent: np.ndarray, t
         frames[name] = _u8(rest * (1 - emask) + blink_lids(rest, lms[0], amount) * emask)
     info = {"open_step": round(s_o, 4), "closed_step": round(s_c, 4), "predicted_opening": round(pred, 4),
             "predicted_open_gap": round(float(mouth_opening_of(lms[2:3])[0]), 4)}
-    return Atlas(np.stack([frames[n] for n in FRAMES]), info)
+    return Atlas(np.stack([frames[n] for n in FRAMES]), info, {"mouth": geo, "region": region, "landmarks": shape_lms})
 
 
 def _plan(directions: PortraitDirections, latent: np.ndarray, traits: dict[str, Any], groups=None):
