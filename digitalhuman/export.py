@@ -1,4 +1,4 @@
-"""Export the generators to ONNX for game engines: ``export_onnx(out_dir, weights_dir=None)``.
+"""Export for game engines: ``export_onnx(out_dir, weights_dir=None)``.
 
 Files written into ``out_dir``:
 
@@ -6,25 +6,25 @@ Files written into ``out_dir``:
   ``cond = [male, female, age_n, white, black, asian, indian, other]`` with ``male = 1 - female``
   (female in [0, 1], may be soft, presented as ``0.5 + gender_strength * (female - 0.5)`` with the
   manifest's ``gender_strength``), ``age_n = log1p(age) / log1p(100) * 2 - 1`` (age in years,
-  clamped to [0, 116]) and a one-hot (or soft) group; see ``face.gan.make_cond``.
-- ``voice_prior_decoder.onnx``: ``cond (B,2), eps (B,Z) -> features (B,F)`` in original units;
-  ``cond = [female, (age - age_center) / age_scale]`` (``VoiceVAE.make_cond``), ``eps`` standard
-  normal. Same numbers as ``VoiceVAE.sample_voice``.
-- ``base_voice_seeded.onnx`` (+ ``.onnx.json``, the Piper config with the phoneme id map, and the
-  voice's model card): the Piper ``en_US-joe-medium`` graph as rewritten by
-  ``voice.base.seeded_voice_graph`` (noise inputs ``noise_0``/``noise_1``, output ``durations``).
+  clamped to [0, 116]) and a one-hot (or soft) group; see ``face.gan.make_cond``;
+  ``face_from_persona.py`` rebuilds a persona's face from it with numpy + onnxruntime.
+- The voice (``export_voice``): not a copy of Kokoro-82M (92 MB, from four PyPI packages) but its
+  sha256 and how to call it, in the manifest's ``voice``; ``kokoro_vocab.json`` (phoneme ids),
+  ``voice_packs.npy`` + ``voice_prior.json`` (the voice prior as plain arrays) and
+  ``voice_style_from_persona.py`` (persona.json -> Kokoro style, numpy only).
+- ``phoneme_to_viseme.json``, ``lipsync_mapping.json``: the lip-sync maps.
 - ``manifest.json`` (sha256, input/output names and shapes, opsets, versions, parity) and
-  ``README.txt`` (what the files are, licences).
+  ``README.txt`` (what the files are, every formula, licences).
 
-Parity: for seeds 0..63, ``z``/``eps`` and the conditions are drawn from ``PCG64(seed)``; the
-largest absolute difference between onnxruntime (CPU) and PyTorch is recorded for both networks.
+Parity: for seeds 0..63, the face generator's ``z`` and conditions are drawn from ``PCG64(seed)``;
+the largest absolute difference between onnxruntime (CPU) and PyTorch is recorded. The voice
+reference script must give ``PersonaVoice``'s styles bit for bit.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +32,18 @@ import numpy as np
 
 from . import __version__
 from .checkpoint import atomic_write_bytes, sha256_file
-from .export_readme import (BASE_VOICE_FILE, FACE_FILE, LIPSYNC_MAP_FILE, REFERENCE_SCRIPT, VISEME_MAP_FILE, VOICE_FILE,
-                            readme_text)
+from .export_readme import (FACE_FILE, KOKORO_VOCAB_FILE, LIPSYNC_MAP_FILE, REFERENCE_SCRIPT, VISEME_MAP_FILE,
+                            VOICE_PACKS_FILE, VOICE_PRIOR_FILE, VOICE_REFERENCE_SCRIPT, readme_text)
 from .face.model import face_generator_onnx
-from .runtime import MIN_OPSET, OPSET, session, torch_to_onnx
+from .runtime import MIN_OPSET, OPSET, session
 
-__all__ = ["export_onnx", "face_generator_onnx", "ExportError", "OPSET", "PARITY_BAR", "FACE_FILE", "VOICE_FILE",
-           "BASE_VOICE_FILE"]
+__all__ = ["export_onnx", "face_generator_onnx", "ExportError", "OPSET", "PARITY_BAR", "FACE_FILE",
+           "KOKORO_VOCAB_FILE", "VOICE_PACKS_FILE", "VOICE_PRIOR_FILE", "VOICE_REFERENCE_SCRIPT"]
 
-PARITY_BAR = 1e-3  # max abs difference onnxruntime vs PyTorch, both networks
+PARITY_BAR = 1e-3  # max abs difference onnxruntime vs PyTorch, face generator
 PARITY_SEEDS = 64
 MANIFEST_FILE = "manifest.json"
 FACE_COND_LAYOUT = ["male", "female", "age_n", "white", "black", "asian", "indian", "other"]
-PARITY_TEXT = "The old mill by the river."
 
 
 class ExportError(RuntimeError):
@@ -164,122 +163,7 @@ def _export_face(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, An
     return meta, err
 
 
-# ----------------------------------------------------------------------------------------- voice
-def _prior_decoder(vae):
-    import torch
-
-    class PriorDecoder(torch.nn.Module):
-        """``cond (B,2), eps (B,Z) -> features (B,F)``: prior -> z -> decode -> unstandardise."""
-
-        def __init__(self, vae) -> None:
-            super().__init__()
-            self.vae = vae
-
-        def forward(self, cond: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-            mu_p, logvar_p = self.vae.presented_prior(cond)
-            return self.vae.unstandardize(self.vae.decode(mu_p + (0.5 * logvar_p).exp() * eps))
-
-    return PriorDecoder(vae).eval()
-
-
-def _voice_parity(vae, sess, seeds: int) -> float:
-    """Max abs difference (original feature units) against ``VoiceVAE.sample_voice``: per seed,
-    eps (Z,) then female, age in [16, 90] from PCG64(seed)."""
-    eps, female, age = [], [], []
-    for s in range(seeds):
-        rng = _seed_rng(s)
-        eps.append(rng.standard_normal(vae.cfg.latent_dim, dtype=np.float32))
-        female.append(rng.random())
-        age.append(rng.uniform(16.0, 90.0))
-    eps_np = np.stack(eps)
-    female_np, age_np = np.asarray(female, np.float32), np.asarray(age, np.float32)
-    ref = vae.sample_voice(female_np, age_np, eps_np)
-    cond = vae.make_cond(female_np, age_np).numpy()
-    (got,) = sess.run(["features"], {"cond": cond, "eps": eps_np})
-    return float(np.max(np.abs(got - ref)))
-
-
-def _export_voice(entry, out: Path, seeds: int, opset: int) -> tuple[dict[str, Any], float]:
-    import torch
-
-    from .voice.vae import load_voice_vae
-
-    vae = load_voice_vae(entry.file, entry.sha256)
-    Z, F = vae.cfg.latent_dim, vae.cfg.feat_dim
-    shapes = {"cond": ["batch", 2], "eps": ["batch", Z], "features": ["batch", F]}
-    data = torch_to_onnx(_prior_decoder(vae), (torch.zeros(2, 2), torch.zeros(2, Z)), ["cond", "eps"],
-                          ["features"], shapes, opset)
-    _write(out / VOICE_FILE, data)
-    err = _voice_parity(vae, session(data), seeds)
-    meta = {
-        "source_model": _source(entry),
-        "latent_dim": Z,
-        "cond_layout": ["female", "age_n"],
-        "age_center": vae.cfg.age_center,
-        "age_scale": vae.cfg.age_scale,
-        "age_strength": vae.age_strength,
-        "age_n": "(max(age_years, 16) - age_center) / age_scale; the graph applies age_strength itself "
-                 "(age_n * age_strength, brought smoothly inside the training speakers' ages with a tanh)",
-        "eps": "standard normal; the Python pipeline uses persona.json latent[132:148]",
-        "feature_names": list(vae.cfg.feature_names),
-    }
-    return meta, err
-
-
-# ------------------------------------------------------------------------------------ base voice
-def _base_voice_files() -> tuple[Path, Path, Path]:
-    from .voice.base import MODEL_FILE, VOICE_PACKAGE
-
-    data = Path(str(files(VOICE_PACKAGE).joinpath("data")))
-    return data / MODEL_FILE, data / (MODEL_FILE + ".json"), data / "MODEL_CARD"
-
-
-def _export_base_voice(out: Path) -> dict[str, Any]:
-    """Write the seeded Piper graph and its config; check it against the in-memory ``BaseVoice``."""
-    import onnx
-
-    from .voice.base import BaseVoice, seeded_voice_graph
-    from .voice.text import phonemes_to_ids, phonemize
-
-    model_path, config_path, card_path = _base_voice_files()
-    original = onnx.load(str(model_path))
-    seeded, noise_inputs = seeded_voice_graph(original)
-    data = seeded.SerializeToString()
-    _write(out / BASE_VOICE_FILE, data)
-    shutil.copyfile(config_path, out / (BASE_VOICE_FILE + ".json"))
-    if card_path.is_file():
-        shutil.copyfile(card_path, out / "base_voice_MODEL_CARD.txt")
-
-    # The written file, fed the noise BaseVoice would draw, gives BaseVoice's audio bit for bit.
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    base = BaseVoice(original, config)
-    ids = phonemes_to_ids(phonemize(PARITY_TEXT, base.id_map)[0].symbols, base.id_map)
-    want, durations = base.synthesize_ids(ids, rng=_seed_rng(0))
-    rng = _seed_rng(0)
-    feeds = {"input": np.asarray([ids], np.int64), "input_lengths": np.asarray([len(ids)], np.int64),
-             "scales": np.asarray([0.667, 1.0, 0.8], np.float32),
-             "noise_0": rng.standard_normal(2 * len(ids), dtype=np.float32),
-             # more prior noise than needed: the graph uses a time-major prefix, the rest changes nothing
-             "noise_1": rng.standard_normal(192 * (int(durations.sum()) + 8), dtype=np.float32)}
-    audio, _ = session(str(out / BASE_VOICE_FILE)).run(["output", "durations"], feeds)
-    got = np.clip(np.asarray(audio, np.float32).reshape(-1), -1.0, 1.0)
-    identical = got.shape == want.shape and got.tobytes() == want.tobytes()
-    return {
-        "source_model": {"id": "piper en_US-joe-medium", "sha256": sha256_file(model_path),
-                         "licence": "CC0 (Piper joe voice dataset, see base_voice_MODEL_CARD.txt)"},
-        "config": BASE_VOICE_FILE + ".json",
-        "noise_inputs": noise_inputs,
-        "sample_rate": int(config["audio"]["sample_rate"]),
-        "hop_length": 256,
-        "scales": "[noise_scale, length_scale, noise_w], Piper default [0.667, 1.0, 0.8]",
-        "noise": ("flat float32, standard normal; noise_0 needs 2 * T_ids values (duration predictor), noise_1 "
-                  "192 * T_frames (prior), time-major; short input is zero-padded; noise_<k>_count reports "
-                  "how many were needed"),
-        "matches_in_memory_graph": bool(identical),
-    }
-
-
-# ---------------------------------------------------------------------------------------- readme
+# ------------------------------------------------------------------------------- lip-sync maps
 def _write_lipsync_maps(out: Path) -> dict[str, Any]:
     from .lipsync import mapping_doc
     from .voice.visemes import PHONEME_TO_VISEME, VISEMES
@@ -298,19 +182,21 @@ def _write_lipsync_maps(out: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- API
 def export_onnx(out_dir: str | Path, weights_dir: str | Path | None = None, *, seeds: int = PARITY_SEEDS,
                 opset: int = OPSET, strict: bool = True) -> dict[str, Any]:
-    """Export the face generator, the voice prior-decoder and the seeded base voice to ``out_dir``.
+    """Export the face generator and the voice (Kokoro named, the voice prior as arrays) to ``out_dir``.
 
-    ``weights_dir``: a folder with ``card.json`` (default: the weights shipped in the package).
-    Returns the manifest (also written as ``manifest.json``); ``manifest["parity"]`` holds the max
-    abs differences onnxruntime vs PyTorch over ``seeds`` seeds. ``opset`` applies to the two
-    networks (Unity Sentis documents opsets 7-15: ``opset=15`` gives the same operators, see
-    docs/engines.md); the Piper graph keeps its own (15). With ``strict`` an
-    :class:`ExportError` is raised (after writing everything) if either exceeds ``PARITY_BAR`` or
-    the written base voice does not reproduce the in-memory one.
+    ``weights_dir``: a folder with ``card.json`` (default: the weights shipped in the package); it
+    needs the ``face`` and ``voice_prior`` models. Returns the manifest (also written as
+    ``manifest.json``); ``manifest["parity"]`` holds the max abs difference onnxruntime vs PyTorch
+    of the face generator over ``seeds`` seeds and whether the voice reference script gives the
+    pipeline's styles bit for bit. ``opset`` applies to the face generator (Unity Sentis documents
+    opsets 7-15: ``opset=15`` gives the same operators, see docs/engines.md); Kokoro is named, not
+    re-exported. With ``strict`` an :class:`ExportError` is raised (after writing everything) if
+    the face exceeds ``PARITY_BAR`` or the voice styles differ.
     """
     import onnxruntime
     import torch
 
+    from .export_voice import export_voice
     from .pipeline import ModelNotAvailable
     from .weights_card import WEIGHTS_DIR, read_card
 
@@ -319,7 +205,7 @@ def export_onnx(out_dir: str | Path, weights_dir: str | Path | None = None, *, s
     if not MIN_OPSET <= opset <= OPSET:
         raise ValueError(f"opset must be within [{MIN_OPSET}, {OPSET}], got {opset}")
     entries = read_card(weights_dir)
-    missing = [n for n in ("face", "voice") if n not in entries]
+    missing = [n for n in ("face", "voice_prior") if n not in entries]
     if missing:
         where = weights_dir if weights_dir is not None else WEIGHTS_DIR
         raise ModelNotAvailable(f"no {' or '.join(missing)} model in {where}/card.json; "
@@ -328,36 +214,29 @@ def export_onnx(out_dir: str | Path, weights_dir: str | Path | None = None, *, s
     out.mkdir(parents=True, exist_ok=True)
 
     face_meta, face_err = _export_face(entries["face"], out, seeds, opset)
-    voice_meta, voice_err = _export_voice(entries["voice"], out, seeds, opset)
-    base_meta = _export_base_voice(out)
+    voice_files, voice_section, voice_parity = export_voice(entries["voice_prior"], out, _io_spec)
     extra_files = _write_lipsync_maps(out)
     parity = {
         "seeds": seeds,
         "bar": PARITY_BAR,
         "face_generator_max_abs_diff": face_err,
-        "voice_prior_decoder_max_abs_diff": voice_err,
-        "base_voice_bit_identical": base_meta["matches_in_memory_graph"],
+        **voice_parity,
         "runtime": f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider vs torch {torch.__version__}",
     }
     manifest = {
-        "format_version": 1,
+        "format_version": 2,  # 2: the voice is Kokoro-82M, named (not copied), and the voice prior's arrays
         "package_version": __version__,
         "opset": opset,
         "torch_version": torch.__version__,
         "onnxruntime_version": onnxruntime.__version__,
-        "files": {
-            FACE_FILE: _file_entry(out / FACE_FILE, face_meta),
-            VOICE_FILE: _file_entry(out / VOICE_FILE, voice_meta),
-            BASE_VOICE_FILE: _file_entry(out / BASE_VOICE_FILE, base_meta),
-        },
+        "files": {FACE_FILE: _file_entry(out / FACE_FILE, face_meta), **voice_files},
+        "voice": voice_section,
         "parity": parity,
         "other_files": extra_files,
     }
     (out / "README.txt").write_text(readme_text(manifest), encoding="utf-8")
     _write(out / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
 
-    if strict:
-        bad = [n for n, e in (("face generator", face_err), ("voice prior-decoder", voice_err)) if not e <= PARITY_BAR]
-        if bad or not base_meta["matches_in_memory_graph"]:
-            raise ExportError(f"exported graphs differ from PyTorch (parity {parity}); files left in {out} to inspect")
+    if strict and not (face_err <= PARITY_BAR and voice_parity["voice_style_bit_identical"]):
+        raise ExportError(f"the export differs from digitalhuman (parity {parity}); files left in {out} to inspect")
     return manifest

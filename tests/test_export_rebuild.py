@@ -84,7 +84,7 @@ def test_readme_states_every_number(exported):
     text = (out / "README.txt").read_text()
     assert face["age_strength"] == 1.5 and face["gender_strength"] == 1.5
     for needle in ("age_strength", "age_center_years", f"{face['age_center_years']:g} years", "clamp(c + 1.5",
-                   "0.5 + 1.5 * (f - 0.5)", f"latent[4:132] * {DEFAULT_PSI:g}", REFERENCE_SCRIPT, "rendered by digitalhuman"):
+                   "0.5 + 1.5 * (f - 0.5)", f"latent[4:132] * {DEFAULT_PSI:g}", REFERENCE_SCRIPT, "WAVs digitalhuman renders"):
         assert needle in text, needle
 
 
