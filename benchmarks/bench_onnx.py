@@ -1,8 +1,15 @@
-"""Face generator speed: ONNX Runtime (CPU) vs PyTorch, same weights, same inputs, same threads.
+"""What the ONNX export costs an engine: the face generator in ONNX Runtime (CPU) vs PyTorch (same
+weights, inputs, threads) and, with ``--voice``, the export's voice part.
 
-  python benchmarks/bench_onnx.py --weights digitalhuman/weights [--runs 7] [--threads 1 2]
+  python benchmarks/bench_onnx.py --weights digitalhuman/weights [--runs 7] [--threads 1 2] [--voice]
   python benchmarks/bench_onnx.py --weights runs/00000-face-r64/checkpoint.pt
   python benchmarks/bench_onnx.py            # no weights: default FaceGANConfig (64x64), random init
+
+``--voice`` (the voice prior of ``--weights``' card, default the shipped one): a persona's style as
+``voice_style_from_persona.py`` computes it (one chunk's style; the whole 510-row pack), and Kokoro
+called as the export's manifest says (the four part packages joined, ``durations`` added, a fresh
+session per thread count) on one line: session build time and synthesis time / audio duration.
+The export holds no voice graph of its own, so there is no PyTorch side to compare.
 
 ``--weights``: a folder with ``card.json``, a ``face_generator`` safetensors file, or a training
 ``checkpoint.pt`` (its EMA generator, config from the ``config.json`` beside it). Speed depends on
@@ -66,6 +73,52 @@ def time_calls(fns: dict, runs: int) -> dict[str, list[float]]:
     return out
 
 
+VOICE_LINE = "The old mill by the river has been quiet since the winter storms."
+
+
+def bench_voice(weights: str | None, threads: list[int], runs: int) -> dict:
+    """Style arithmetic (numpy, the export's reference) and Kokoro calls as an engine would make them."""
+    from digitalhuman import voice_style_from_persona as ref
+    from digitalhuman.runtime import session
+    from digitalhuman.voice.kokoro import HOP, SAMPLE_RATE, graph_with_durations, model_bytes
+    from digitalhuman.voice.persona_voice import PersonaVoice
+    from digitalhuman.voice.prior import VoicePrior
+    from digitalhuman.voice.text import phonemize, symbols_to_tokens
+    from digitalhuman.weights_card import read_card
+
+    folder = weights if weights is not None and Path(weights).is_dir() else None
+    entry = read_card(folder).get("voice_prior")
+    if entry is None:
+        raise SystemExit(f"--voice: no voice_prior in {folder or 'the shipped weights'}/card.json")
+    vp = VoicePrior.load(entry.file, entry.sha256)
+    prior = {"names": list(vp.names), "female": vp.female, "british": vp.british, "packs": vp.packs,
+             "A_spk": vp.A_spk, "sd_spk": vp.sd_spk, "A_pro": vp.A_pro, "sd_pro": vp.sd_pro}
+    rng = np.random.Generator(np.random.PCG64(0))
+    params = PersonaVoice(vp).params(0.9, 35.0, rng.standard_normal(vp.k_spk), rng.standard_normal(vp.k_pro + 1))
+    symbols = phonemize(VOICE_LINE, "us")[0].symbols
+    w = ref.voice_weights(prior, params)
+    style_t = time_calls({"style": lambda: ref.style(prior, *w, len(symbols))}, max(runs, 50))["style"]
+    pack_t = time_calls({"pack": lambda: ref.voice_pack(prior, params)}, runs)["pack"]
+    graph = graph_with_durations(model_bytes())
+    style = ref.style(prior, *w, len(symbols))[None]
+    feeds = {"tokens": np.asarray([symbols_to_tokens(symbols)], np.int64), "style": style,
+             "speed": np.array([params["speed"]], np.float32)}
+    rows = []
+    for n in threads:
+        t = time.perf_counter()
+        sess = session(graph, n, arena=False)
+        build = time.perf_counter() - t
+        audio_s = []
+        ts = time_calls({"kokoro": lambda: audio_s.append(len(sess.run(["audio"], feeds)[0].reshape(-1)))},
+                        runs)["kokoro"]
+        dur = audio_s[-1] / SAMPLE_RATE
+        assert audio_s[-1] % HOP == 0
+        rows.append({"threads": n, "session_build_s": build, "synth_median_s": statistics.median(ts),
+                     "audio_s": dur, "rtf": statistics.median(ts) / dur})
+    return {"voices": len(vp.names), "symbols": len(symbols), "style_median_ms": statistics.median(style_t) * 1e3,
+            "pack_median_ms": statistics.median(pack_t) * 1e3, "kokoro": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default=None, help="weights folder (card.json), face safetensors or checkpoint.pt")
@@ -73,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single-runs", type=int, default=50, help="timed calls for single-face latency (>= 5)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--voice", action="store_true", help="also time the export's voice part (style + Kokoro)")
     a = ap.parse_args(argv)
     if a.runs < 5 or a.single_runs < 5:
         ap.error("--runs and --single-runs must be at least 5")
@@ -117,9 +171,17 @@ def main(argv: list[str] | None = None) -> int:
             b = next(r for r in rows if r["threads"] == threads and r["engine"] == engine and r["case"] == "batch")
             s = next(r for r in rows if r["threads"] == threads and r["engine"] == engine and r["case"] == "single")
             print(f"{threads:>7} {engine:>12} | {b['faces_per_s']:>18.1f} | {s['median_s'] * 1e3:>17.2f}")
+    voice = bench_voice(a.weights, a.threads, a.runs) if a.voice else None
+    if voice:
+        print(f"voice style ({voice['voices']} stock voices, numpy): one chunk {voice['style_median_ms']:.3f} ms, "
+              f"the 510-row pack {voice['pack_median_ms']:.1f} ms")
+        print(f"Kokoro as the manifest says, {voice['symbols']} symbols:")
+        for r in voice["kokoro"]:
+            print(f"  {r['threads']} thread(s): session {r['session_build_s']:.2f} s, synthesis {r['synth_median_s']:.2f} s "
+                  f"for {r['audio_s']:.2f} s of audio (x{r['rtf']:.2f})")
     print(json.dumps({"resolution": R, "weights": desc, "torch": torch.__version__, "onnxruntime": ort.__version__,
                       "cpu_count": os.cpu_count(), "loadavg_1min_end": os.getloadavg()[0],
-                      "max_abs_diff": max_diff, "rows": rows}))
+                      "max_abs_diff": max_diff, "rows": rows, "voice": voice}))
     return 0
 
 
