@@ -73,6 +73,10 @@ def kokoro_entry(io_spec) -> dict[str, Any]:
         "licence": "weights Apache-2.0 (hexgrad/Kokoro-82M); int8 ONNX export MIT (kokoro-onnx)",
         "opset": {(o.domain or "ai.onnx"): o.version for o in model.opset_import},
         "ir_version": model.ir_version,
+        "non_standard_ops": sorted({f"{n.domain}.{n.op_type}" for n in model.graph.node
+                                    if n.domain not in ("", "ai.onnx")}),
+        "runtime_note": "the non-standard operators are onnxruntime's own (com.microsoft): run it with onnxruntime "
+                        "(its C API or bindings); its shapes depend on the input (NonZero, ScatterND, CumSum, Range)",
         "inputs": spec["inputs"],
         "outputs": spec["outputs"],
         "tokens": "int64 (1, n + 2): 0, the n phoneme ids of the chunk (kokoro_vocab.json), 0; 1 <= n <= "
