@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own models")
     ex = sub.add_parser("export", help="export models for game engines")
     exsub = ex.add_subparsers(dest="format", required=True, metavar="FORMAT")
-    eo = exsub.add_parser("onnx", help="face generator, voice prior+decoder and the seeded base voice as ONNX")
+    eo = exsub.add_parser("onnx", help="the face generator as ONNX; the voice: Kokoro named, its voice prior as arrays")
     eo.add_argument("--out", type=out_arg, required=True)
     eo.add_argument("--opset", type=int, choices=[15, 17], default=17, help="15 for Unity Sentis (default 17)")
     ev = sub.add_parser("evaluate", help="judge the models (faces, voices, fusion need scripts/install-judges.sh)",
