@@ -17,11 +17,13 @@ from ..voice.limits import MAX_TEXT_CHARS
 from .core import PersonaService
 from .middleware import (BODY_TIMEOUT_S, BodyLimit, HeadTimeoutH11Protocol, HeadWithoutBody, install_error_handlers,
                          strict_query)
+from .auth import TOKEN_ENV, TokenAuth, check_token
 from .models import ErrorResponse, persona_request_model
+from .pages import add_pages
 from .routes import add_routes
 
 __all__ = ["create_app", "serve", "is_loopback", "DEFAULT_MAX_BODY", "DEFAULT_MAX_LINES", "DEFAULT_MAX_PENDING",
-           "CONFIG_ENV"]
+           "CONFIG_ENV", "ServeError"]
 
 log = logging.getLogger("digitalhuman.service")
 
@@ -34,7 +36,7 @@ CONFIG_ENV = "DIGITALHUMAN_SERVER_CONFIG"  # create_app kwargs (JSON) for uvicor
 def create_app(pipeline_or_weights_dir: PersonaPipeline | str | os.PathLike | None = None, *,
                max_body: int = DEFAULT_MAX_BODY, max_lines: int = DEFAULT_MAX_LINES,
                inference_threads: int = 1, max_pending: int = DEFAULT_MAX_PENDING, cache_size: int = 128,
-               warm_up: bool = True, body_timeout: float = BODY_TIMEOUT_S) -> FastAPI:
+               warm_up: bool = True, body_timeout: float = BODY_TIMEOUT_S, token: str | None = None) -> FastAPI:
     """Build the FastAPI app. Models load here (``PersonaPipeline.from_pretrained``) unless a
     pipeline is given; every request shares them.
 
@@ -43,7 +45,10 @@ def create_app(pipeline_or_weights_dir: PersonaPipeline | str | os.PathLike | No
     thread before the service answers 503. ``cache_size``: recent personas and lines kept (LRU).
     ``warm_up``: run one small generation at startup so the first request is not slow.
     ``body_timeout``: seconds a client may take to send a request body before it gets 408.
+    ``token``: an access token every request but ``/health`` must carry (``auth``), else 401.
     """
+    if token is not None:
+        check_token(token)
     for name, v, lo in (("max_body", max_body, 1), ("max_lines", max_lines, 0),
                         ("inference_threads", inference_threads, 1), ("max_pending", max_pending, 1),
                         ("cache_size", cache_size, 0)):
@@ -73,10 +78,13 @@ def create_app(pipeline_or_weights_dir: PersonaPipeline | str | os.PathLike | No
     app.state.service = svc
     app.add_middleware(BodyLimit, max_body=max_body, body_timeout=float(body_timeout))
     app.add_middleware(HeadWithoutBody)
+    if token is not None:
+        app.add_middleware(TokenAuth, token=token)  # outermost: nothing runs before the token is checked
     install_error_handlers(app)
     limits = {"max_body_bytes": max_body, "max_lines": max_lines, "max_text_chars": MAX_TEXT_CHARS,
               "max_pending": max_pending, "inference_threads": inference_threads}
     add_routes(app, svc, persona_request_model(max_lines), limits)
+    add_pages(app)
     app.openapi = _openapi_with_exact_bounds(app)  # type: ignore[method-assign]
     return app
 
@@ -125,22 +133,39 @@ def _app_from_env() -> FastAPI:
     return create_app(weights, **cfg)
 
 
+class ServeError(ValueError):
+    """The service cannot start as asked (one line for the user)."""
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080, weights: str | os.PathLike | None = None, workers: int = 1, *,
           max_body: int = DEFAULT_MAX_BODY, max_lines: int = DEFAULT_MAX_LINES, inference_threads: int = 1,
           max_pending: int = DEFAULT_MAX_PENDING, body_timeout: float = BODY_TIMEOUT_S,
-          log_level: str = "info") -> None:
-    """Run the service with uvicorn (blocks). Loopback by default; each worker process loads the models once."""
+          log_level: str = "info", token: str | None = None) -> None:
+    """Run the service with uvicorn (blocks). Loopback by default; each worker process loads the models once.
+
+    ``token`` (or the environment variable ``DIGITALHUMAN_TOKEN``): an access token every request but
+    ``/health`` must carry. Binding anything but loopback without one raises ``ServeError``."""
     import uvicorn
 
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be within 0..65535, got {port}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if not is_loopback(host):
-        print(f"digitalhuman: warning: serving on {host}, not loopback: anyone who can reach port {port} can use "
-              "this service (there is no authentication); put it behind a proxy you control", file=sys.stderr)
+    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    if token is not None:
+        try:
+            check_token(token)
+        except ValueError as e:
+            raise ServeError(str(e)) from None
+    if not is_loopback(host) and token is None:
+        raise ServeError(f"serving on {host} (not loopback) needs an access token: give --token TOKEN or set "
+                         f"{TOKEN_ENV} (make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(24))')")
+    if token is not None:
+        print(f"digitalhuman: an access token is required on {host}:{port}: API clients send 'Authorization: Bearer "
+              f"<token>'; browsers open http://{host}:{port}/studio/?token=<token> once (/health is open)",
+              file=sys.stderr)
     kw = dict(max_body=max_body, max_lines=max_lines, inference_threads=inference_threads, max_pending=max_pending,
-              body_timeout=body_timeout)
+              body_timeout=body_timeout, token=token)
     if workers == 1:
         app = create_app(weights, **kw)  # load (and verify) the models before binding the port
         uvicorn.run(app, host=host, port=port, log_level=log_level, http=HeadTimeoutH11Protocol)

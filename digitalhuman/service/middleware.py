@@ -142,13 +142,21 @@ class HeadWithoutBody:
         return await self.app(scope, receive, send_no_body)
 
 
+def _query_names(dependant) -> set[str]:
+    """The query parameters of a route and of its dependencies (``persona_key``)."""
+    out = {p.alias for p in dependant.query_params}
+    for d in dependant.dependencies:
+        out |= _query_names(d)
+    return out
+
+
 async def strict_query(request: Request) -> None:
     """App-wide dependency: a query parameter the route does not declare is refused (422), as POST
     bodies refuse unknown fields, so ``?gendr=male`` does not silently give another persona; so is
     one given twice (``?gender=male&gender=female``)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
-    allowed = {p.alias for p in dependant.query_params} if dependant is not None else set()
+    allowed = _query_names(dependant) if dependant is not None else set()
     unknown = [k for k in dict.fromkeys(request.query_params.keys()) if k not in allowed]
     repeated = [k for k in dict.fromkeys(request.query_params.keys())
                 if k in allowed and len(request.query_params.getlist(k)) > 1]

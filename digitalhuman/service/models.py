@@ -10,10 +10,12 @@ from pydantic_core import PydanticCustomError
 from ..fusion import RACES
 from ..persona import LIPSYNC_FORMATS, MAX_SEED, PersonaDoc, Viseme, Word
 from ..voice.limits import MAX_TEXT_CHARS
+from .middleware import ApiError
 
 __all__ = ["TEXT_PATTERN", "TEXT_DOC", "no_controls", "path_seed", "Gender", "Race", "Seed", "Age", "Text", "LipsyncFormat",
            "SayRequest", "SayJSONRequest", "SpokenLineJSON", "PersonaResponse", "ErrorResponse", "HealthResponse", "InfoResponse",
-           "persona_request_model", "PersonaKey", "make_key"]
+           "persona_request_model", "PersonaKey", "make_key", "key_of", "SHAPE_FIELDS",
+           "Accent", "VideoRequest", "ExportRequest"]
 
 
 def _seed(v):
@@ -71,13 +73,39 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SayRequest(_Request):
+Accent = Literal["us", "gb"]
+VoiceLike = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[a-z]{2}_[a-z]+(:[0-9.]+)?(,[a-z]{2}_[a-z]+(:[0-9.]+)?)*$",
+                                 description="a stock voice (af_heart) or a weighted mix (af_heart:0.7,bf_emma:0.3)")]
+Pitch = Annotated[float, Field(strict=True, ge=-6, le=6, description="voice pitch nudge in semitones (-6..6)")]
+Pace = Annotated[float, Field(strict=True, ge=0.7, le=1.4, description="speaking rate (0.7-1.4 x)")]
+BlendT = Annotated[float, Field(strict=True, ge=0, le=1, description="blend weight of the second seed (0-1)")]
+Family = Annotated[int, Field(strict=True, ge=1, le=99, description="family member k (1, 2, ...) of the persona")]
+Aged = Annotated[float, Field(strict=True, ge=-100, le=100, description="the persona this many years older "
+                                                                      "(negative: younger); the new age must be 0-100")]
+SHAPE_FIELDS = ("gender", "age", "race", "accent", "voice_like", "pitch", "pace", "blend", "blend_t", "family", "aged")
+
+
+class _Shape(_Request):
+    """Who the persona is: the seed's persona with these constraints, voice casting and shaping
+    (applied in this order: blend with seed ``blend`` at ``blend_t``, family member ``family``, ``aged``)."""
+
+    gender: Gender | None = None
+    age: Age | None = None
+    race: Race | None = Field(None, description="appearance group of the face")
+    accent: Accent | None = None
+    voice_like: VoiceLike | None = None
+    pitch: Pitch | None = None
+    pace: Pace | None = None
+    blend: Seed | None = Field(None, description="a second seed to blend with (face and voice together)")
+    blend_t: BlendT | None = Field(None, description="blend weight of the second seed (default 0.5 with blend)")
+    family: Family | None = None
+    aged: Aged | None = None
+
+
+class SayRequest(_Shape):
     """A new line in the voice of persona ``{seed}`` (give the same constraints it was created with)."""
 
     text: Text
-    gender: Gender | None = None
-    age: Age | None = None
-    race: Race | None = None
 
 
 class SayJSONRequest(SayRequest):
@@ -87,13 +115,10 @@ class SayJSONRequest(SayRequest):
 
 
 def persona_request_model(max_lines: int) -> type[BaseModel]:
-    class PersonaRequest(_Request):
+    class PersonaRequest(_Shape):
         """A persona: the seed decides everything the constraints leave open."""
 
         seed: Seed
-        gender: Gender | None = None
-        age: Age | None = None
-        race: Race | None = Field(None, description="appearance group of the face")
         lines: list[Text] = Field(default_factory=list, max_length=max_lines,
                                   description=f"lines of dialogue to render (at most {max_lines})")
         lipsync: Lipsync = Field(default_factory=list, max_length=len(LIPSYNC_FORMATS))
@@ -149,20 +174,72 @@ class PersonaKey(NamedTuple):
     gender: str | None
     age: float | None
     race: str | None
+    accent: str | None = None
+    voice_like: str | None = None
+    pitch: float | None = None
+    pace: float | None = None
+    blend: int | None = None
+    blend_t: float | None = None
+    family: int | None = None
+    aged: float | None = None
 
     def query(self, **extra: str) -> str:
-        pairs = (("gender", self.gender), ("age", _fmt_age(self.age)), ("race", self.race))
-        q = {k: v for k, v in pairs if v is not None}
+        q = {k: _fmt_num(v) if isinstance(v, float) else str(v)
+             for k, v in zip(self._fields[1:], self[1:]) if v is not None}
         q.update(extra)
         return "?" + urlencode(q) if q else ""
 
-
-def _fmt_age(age: float | None) -> str | None:
-    if age is None:
-        return None
-    return str(int(age)) if float(age).is_integer() else repr(float(age))
+    def shape(self) -> dict[str, Any]:
+        """The non-default fields besides the seed (what a request body would carry)."""
+        return {k: v for k, v in zip(self._fields[1:], self[1:]) if v is not None}
 
 
-def make_key(seed: int, gender: str | None, age: float | None, race: str | None) -> PersonaKey:
-    # ages are floats everywhere (as in the CLI), so 60 and 60.0 are the same persona and persona.json
-    return PersonaKey(seed, gender, None if age is None else float(age), race)
+def _fmt_num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _float(x: float | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def make_key(seed: int, gender: str | None = None, age: float | None = None, race: str | None = None, *,
+             accent: str | None = None, voice_like: str | None = None, pitch: float | None = None,
+             pace: float | None = None, blend: int | None = None, blend_t: float | None = None,
+             family: int | None = None, aged: float | None = None) -> PersonaKey:
+    # numbers are floats everywhere (as in the CLI), so 60 and 60.0 are the same persona and persona.json;
+    # a blend weight without a second seed means nothing (refused), a second seed without one is 0.5
+    if blend_t is not None and blend is None:
+        raise ApiError(422, "invalid request: blend_t needs blend (the second seed)", None)
+    if blend is not None and blend_t is None:
+        blend_t = 0.5
+    return PersonaKey(seed, gender, _float(age), race, accent, voice_like, _float(pitch), _float(pace), blend,
+                      _float(blend_t), family, _float(aged))
+
+
+def key_of(seed: int, req: BaseModel) -> PersonaKey:
+    """The persona of a request body (``_Shape`` fields)."""
+    return make_key(seed, **{k: getattr(req, k) for k in SHAPE_FIELDS})
+
+
+VideoFormat = Literal["mp4", "webm"]
+MAX_EXPORT = 32  # personas per export zip
+
+
+class VideoRequest(SayRequest):
+    """A line's talking portrait: ``SayRequest`` plus the container."""
+
+    format: VideoFormat = Field("mp4", description="mp4 (H.264 + AAC) or webm (VP9 + Opus)")
+
+
+class ExportPersona(_Shape):
+    """One persona of an export: its seed, shape and the lines to render into its folder."""
+
+    seed: Seed
+    lines: list[Text] = Field(default_factory=list, max_length=8, description="lines of dialogue (at most 8)")
+
+
+class ExportRequest(_Request):
+    """Personas to export as one zip in the ``batch`` layout."""
+
+    personas: list[ExportPersona] = Field(min_length=1, max_length=MAX_EXPORT,
+                                          description=f"1-{MAX_EXPORT} personas (a studio shortlist)")
