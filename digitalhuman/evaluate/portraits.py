@@ -136,6 +136,7 @@ def file_lines(folder: str | Path) -> LineFn:
         return np.asarray(audio, np.float32), sr, it["visemes"]
 
     get.count = len(items)  # type: ignore[attr-defined]
+    get.source = f"{folder}/lines.json ({len(items)} lines)"  # type: ignore[attr-defined]
     return get
 
 
@@ -235,6 +236,8 @@ def evaluate_portraits(seed: int = 0, personas: int = 100, lines: int = 20, weig
     fd_all = float(np.mean([frechet_distance(emb[np.arange(P), rng.integers(1, F, P)], emb_real) for _ in range(20)]))
     # video
     log("videos")
+    source = getattr(line_source, "source", "line_source given") if line_source is not None else \
+        "the pipeline's voice saying eval_lines.EVAL_LINES"
     if line_source is None:
         from ..eval_lines import EVAL_LINES
 
@@ -297,8 +300,8 @@ def evaluate_portraits(seed: int = 0, personas: int = 100, lines: int = 20, weig
     }
     res = jsonable({"checks": checks, "figures": fig, "details": details,
                     "setup": {"seed": seed, "persona_seeds": [seeds[0], seeds[-1]], "personas": P, "lines": lines,
-                              "threads": threads, "real_faces": int(len(pick)), "tuning_seeds": TUNING_SEEDS,
-                              "seconds": round(time.perf_counter() - t_all, 1)}})
+                              "line_source": source, "threads": threads, "real_faces": int(len(pick)),
+                              "tuning_seeds": TUNING_SEEDS, "seconds": round(time.perf_counter() - t_all, 1)}})
     if out_json:
         Path(out_json).write_text(json.dumps(res, indent=1) + "\n")
     fm.close()
