@@ -149,3 +149,21 @@ def test_atlas_and_video_need_portrait_directions(app):
     check_error(one(app, "GET", "/personas/3/mouths.png"), 503, "portrait")
     check_error(one(app, "GET", "/personas/3/mouths.json"), 503, "portrait")
     check_error(one(app, "POST", "/personas/3/video", json={"text": "Hello there."}), 503, "portrait")
+
+
+def test_serve_with_token_says_so_and_passes_it_on(monkeypatch, capsys):
+    import uvicorn
+
+    from digitalhuman.service import app as app_module
+
+    made, ran = [], []
+    monkeypatch.setattr(app_module, "create_app", lambda weights, **kw: made.append(kw) or "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.append((app, kw)))
+    monkeypatch.setenv("DIGITALHUMAN_TOKEN", TOKEN)
+    serve(host="0.0.0.0", port=8080)
+    assert made[0]["token"] == TOKEN and ran[0][0] == "app" and ran[0][1]["host"] == "0.0.0.0"
+    err = capsys.readouterr().err
+    assert "access token is required" in err and TOKEN not in err  # said at start, never printed
+    made.clear()
+    serve(host="127.0.0.1", port=8080, token="another-token-0123456789")  # the argument wins over the variable
+    assert made[0]["token"] == "another-token-0123456789"

@@ -175,6 +175,10 @@ def _drive(tmp_path: Path, base: str, axe_js: str) -> None:
         assert all(b > a for a, b in zip(clock, clock[1:])), clock
         _wait(cdp, s, "window.studio.done && window.studio.chunks > 0 && window.studio.ended === window.studio.chunks"
                       " && !window.studio.playing", 40, "the line to play out")
+        # the server's share: the stream request's time to its first byte (Resource Timing, once it is complete)
+        ttfb_ms = cdp.js(s, "(() => { const e = performance.getEntriesByType('resource')"
+                            ".filter(x => x.name.includes('/say/stream')).pop();"
+                            " return e ? e.responseStart - e.requestStart : null; })()")
         played = cdp.js(s, "({chunks: studio.chunks, frames: studio.framesSeen, errors: studio.errors,"
                            " state: studio.audioState(), lines: document.querySelectorAll('#lines li').length})")
         assert played["errors"] == [] and played["state"] == "running", played
@@ -242,7 +246,8 @@ def _drive(tmp_path: Path, base: str, axe_js: str) -> None:
         assert console == [], console
 
         print(f"\nstudio ({version}): page load -> first face {first_face_ms:.0f} ms; "
-              f"Speak -> first audio {first_audio_ms:.0f} ms; {len(urls)} requests")
+              f"Speak -> first audio {first_audio_ms:.0f} ms (stream's first byte {ttfb_ms:.0f} ms after its request); "
+              f"{len(urls)} requests; load average {os.getloadavg()[0]:.1f}")
         assert first_face_ms <= FIRST_FACE_MS * SLACK, first_face_ms
         assert first_audio_ms <= FIRST_AUDIO_MS * SLACK, first_audio_ms
         try:

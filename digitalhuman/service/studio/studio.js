@@ -179,11 +179,12 @@
   }
   async function speak(text, s = current) {
     if (!s) return;
+    const pressed = performance.now();
     text = text.trim();
     if (!/[A-Za-z]/.test(text)) { say("Type a line with at least one letter."); return; }
     ctx = ctx || new AudioContext();
     await ctx.resume();
-    studio.speakMs = performance.now();
+    studio.speakMs = pressed;
     studio.firstAudioMs = null;
     studio.framesSeen = [];
     studio.chunks = studio.ended = 0;
@@ -192,10 +193,6 @@
     $("s-speak").disabled = true;
     say("Speaking…");
     try {
-      const r = await fetch(url(`personas/${s.seed}/say/stream`), {
-        method: "POST", headers: {"content-type": "application/json"},
-        body: JSON.stringify({...strip(s), text})});
-      if (!r.ok) throw new Error(await apiError(r));
       let rest = "", t0 = null;
       const onLine = (line) => {
         const c = JSON.parse(line);
@@ -217,18 +214,16 @@
         endAt = at + src.buffer.duration;
         for (const v of c.visemes) track.push({a: shift + v.t_start, b: shift + v.t_end, viseme: v.viseme});
       };
-      // each NDJSON line as it arrives (a piped sink: Chromium reports a reader read to its end as aborted)
-      await r.body.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({
-        write(text) {
-          rest += text;
-          let nl;
-          while ((nl = rest.indexOf("\n")) >= 0) {
-            const line = rest.slice(0, nl);
-            rest = rest.slice(nl + 1);
-            if (line.trim()) onLine(line);
-          }
-        },
-      }));
+      const feed = (text) => {
+        rest += text;
+        let nl;
+        while ((nl = rest.indexOf("\n")) >= 0) {
+          const line = rest.slice(0, nl);
+          rest = rest.slice(nl + 1);
+          if (line.trim()) onLine(line);
+        }
+      };
+      await streamLines(url(`personas/${s.seed}/say/stream`), JSON.stringify({...strip(s), text}), feed);
       addLine(s, text);
     } catch (e) {
       studio.errors.push(String(e.message));
@@ -236,6 +231,39 @@
     } finally {
       $("s-speak").disabled = false;
     }
+  }
+  // POST and hand each piece of the answer to feed() as it arrives. XMLHttpRequest's progress events
+  // rather than a fetch body reader: Chromium reports a fetch stream read to its end as an aborted
+  // request now and then (a race in its loader), which would hide real failures in the request log.
+  function streamLines(href, body, feed) {
+    return new Promise((resolve, reject) => {
+      const x = new XMLHttpRequest();
+      let seen = 0, failed = false;
+      const pump = () => {
+        if (failed || x.status !== 200) return;
+        const t = x.responseText;
+        if (t.length > seen) {
+          const part = t.slice(seen);
+          seen = t.length;
+          try { feed(part); } catch (e) { failed = true; reject(e); }
+        }
+      };
+      x.open("POST", href);
+      x.setRequestHeader("content-type", "application/json");
+      x.onprogress = pump;
+      x.onload = () => {
+        if (x.status !== 200) {
+          let msg = x.statusText;
+          try { msg = JSON.parse(x.responseText).error || msg; } catch { /* not JSON */ }
+          reject(new Error(msg));
+          return;
+        }
+        pump();
+        if (!failed) resolve();
+      };
+      x.onerror = () => reject(new Error("the connection failed"));
+      x.send(body);
+    });
   }
   const strip = (s) => { const o = {...s}; delete o.seed; delete o.lines; return o; };
 
