@@ -142,6 +142,8 @@ def test_export_zip_is_a_batch_digitalhuman_reads(app, tmp_path):
     assert again.content == r.content  # same shortlist, same bytes
     check_error(one(app, "POST", "/export.zip", json={"personas": []}), 422)
     check_error(one(app, "POST", "/export.zip", json={"personas": [{"seed": 1}] * 33}), 422)
+    check_error(one(app, "POST", "/export.zip", json={"personas": [{"seed": 1, "lines": ["Hi."] * 8}] * 5}), 422,
+                "at most 32 lines")
 
 
 def test_atlas_and_video_need_portrait_directions(app):
@@ -149,6 +151,8 @@ def test_atlas_and_video_need_portrait_directions(app):
     check_error(one(app, "GET", "/personas/3/mouths.png"), 503, "portrait")
     check_error(one(app, "GET", "/personas/3/mouths.json"), 503, "portrait")
     check_error(one(app, "POST", "/personas/3/video", json={"text": "Hello there."}), 503, "portrait")
+    check_error(one(app, "POST", "/personas/3/video", json={"text": "a" * 501}), 422, "500")
+    check_error(one(app, "GET", "/personas/3/video/mp4?text=" + "a" * 501), 422, "500")
 
 
 def test_serve_with_token_says_so_and_passes_it_on(monkeypatch, capsys):

@@ -110,14 +110,25 @@ def test_atlas_and_video_resources(server):
 @pytest.mark.skipif(not CHROMIUM.is_file(),
                     reason="no /usr/bin/chromium: run scripts/install-chromium.sh (Debian's chromium)")
 def test_studio_in_headless_chromium(tmp_path, server):
+    _drive(tmp_path, server, _axe())
+
+
+def _axe() -> str | None:
+    """axe-core's script (npm, installed outside the package by scripts/install-axe.sh), or None without npm."""
     if shutil.which("npm") is None:
-        pytest.skip("npm is needed for axe-core (scripts/install-axe.sh)")
-    axe_js = Path(subprocess.run(["bash", str(REPO / "scripts" / "install-axe.sh")], check=True,
-                                 capture_output=True, text=True).stdout.strip().splitlines()[-1]).read_text()
-    _drive(tmp_path, server, axe_js)
+        return None
+    out = subprocess.run(["bash", str(REPO / "scripts" / "install-axe.sh")], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip().splitlines()[-1]).read_text()
 
 
-def _drive(tmp_path: Path, base: str, axe_js: str) -> None:
+def test_axe_core_can_be_installed():
+    """The accessibility check of the browser test needs npm; say so rather than pass silently."""
+    if shutil.which("npm") is None:
+        pytest.skip("no npm: the studio test ran without axe-core (apt-get install npm)")
+    assert "axe" in _axe()[:2000]
+
+
+def _drive(tmp_path: Path, base: str, axe_js: str | None) -> None:
     profile, downloads = tmp_path / "profile", tmp_path / "downloads"
     profile.mkdir()
     downloads.mkdir()
@@ -212,13 +223,15 @@ def _drive(tmp_path: Path, base: str, axe_js: str) -> None:
         assert (out / "7" / a.lines[0].audio).is_file() and (out / "7" / "mouths.png").is_file()
         assert b.origin["aged"] == 12 and b.lines == []
 
-        # accessibility: axe-core, serious and critical violations
-        cdp.js(s, axe_js + "; true", timeout=30)
-        violations = cdp.js(s, "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
-                               "v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))})))",
-                            timeout=60)
-        bad = [v for v in violations if v["impact"] in ("serious", "critical")]
-        assert bad == [], bad
+        # accessibility: axe-core, serious and critical violations (on the page as used: grid, lines, shortlist)
+        if axe_js is not None:
+            cdp.js(s, axe_js + "; true", timeout=30)
+            violations = cdp.js(s, "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
+                                   "v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))})))",
+                                timeout=60)
+            bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+            assert bad == [], bad
+            print(f"\naxe-core: {len(violations)} violations of lesser impact: {[(v['id'], v['impact']) for v in violations]}")
 
         # nothing failed, nothing left the server
         events = cdp.events

@@ -4,7 +4,7 @@
 from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import urlencode
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..fusion import RACES
@@ -15,7 +15,8 @@ from .middleware import ApiError
 __all__ = ["TEXT_PATTERN", "TEXT_DOC", "no_controls", "path_seed", "Gender", "Race", "Seed", "Age", "Text", "LipsyncFormat",
            "SayRequest", "SayJSONRequest", "SpokenLineJSON", "PersonaResponse", "ErrorResponse", "HealthResponse", "InfoResponse",
            "persona_request_model", "PersonaKey", "make_key", "key_of", "SHAPE_FIELDS",
-           "Accent", "VideoRequest", "ExportRequest"]
+           "Accent", "VideoRequest", "ExportRequest", "MAX_VIDEO_CHARS",
+           "MAX_EXPORT", "MAX_EXPORT_LINES"]
 
 
 def _seed(v):
@@ -223,11 +224,17 @@ def key_of(seed: int, req: BaseModel) -> PersonaKey:
 
 VideoFormat = Literal["mp4", "webm"]
 MAX_EXPORT = 32  # personas per export zip
+MAX_EXPORT_LINES = 32  # lines of dialogue per export zip, all personas together
+MAX_VIDEO_CHARS = 500  # a video's line (~30 s): a VP9 encode runs near real time on one core
+VideoText = Annotated[str, Field(min_length=1, max_length=MAX_VIDEO_CHARS, pattern=TEXT_PATTERN,
+                                 description=f"a line of English dialogue, 1-{MAX_VIDEO_CHARS} characters (else as "
+                                             "for say)"), AfterValidator(no_controls)]
 
 
 class VideoRequest(SayRequest):
     """A line's talking portrait: ``SayRequest`` plus the container."""
 
+    text: VideoText
     format: VideoFormat = Field("mp4", description="mp4 (H.264 + AAC) or webm (VP9 + Opus)")
 
 
@@ -242,4 +249,11 @@ class ExportRequest(_Request):
     """Personas to export as one zip in the ``batch`` layout."""
 
     personas: list[ExportPersona] = Field(min_length=1, max_length=MAX_EXPORT,
-                                          description=f"1-{MAX_EXPORT} personas (a studio shortlist)")
+                                          description=f"1-{MAX_EXPORT} personas (a studio shortlist), at most "
+                                                      f"{MAX_EXPORT_LINES} lines in all")
+
+    @model_validator(mode="after")
+    def _few_lines(self):
+        if (n := sum(len(p.lines) for p in self.personas)) > MAX_EXPORT_LINES:
+            raise ValueError(f"at most {MAX_EXPORT_LINES} lines in one export, got {n}")
+        return self

@@ -15,7 +15,7 @@ from .core import PersonaService
 from .core import VIDEO_TYPES
 from .models import (SEED_DOC, TEXT_DOC, TEXT_PATTERN, Accent, ExportRequest, Gender, HealthResponse, InfoResponse,
                      LipsyncFormat, PersonaKey, PersonaResponse, Race, SayJSONRequest, SayRequest, SpokenLineJSON,
-                     VideoFormat, VideoRequest, key_of, make_key, no_controls, path_seed)
+                     MAX_VIDEO_CHARS, VideoFormat, VideoRequest, key_of, make_key, no_controls, path_seed)
 from .streaming import NDJSON, stream_response
 
 __all__ = ["add_routes", "CACHE_CONTROL"]
@@ -47,6 +47,9 @@ def persona_key(seed: SeedPath, gender: Gender | None = None, age: AgeQuery = No
 
 
 Key = Annotated[PersonaKey, Depends(persona_key)]
+VideoTextQuery = Annotated[str, Query(min_length=1, max_length=MAX_VIDEO_CHARS, pattern=TEXT_PATTERN,
+                                      description=f"the line, 1-{MAX_VIDEO_CHARS} characters"),
+                          AfterValidator(no_controls)]
 NOT_MODIFIED = {304: {"description": "not modified (If-None-Match matched the ETag)"}}
 HEADERS_DOC = {"ETag": {"description": "strong tag of the bytes", "schema": {"type": "string"}},
                "Cache-Control": {"description": CACHE_CONTROL, "schema": {"type": "string"}}}
@@ -158,7 +161,7 @@ def add_routes(app: FastAPI, svc: PersonaService, PersonaRequest, limits: dict[s
                   summary="The atlas's frame table, viseme -> frame map, blink and rest frames (JSON)",
                   content={"application/json": {}})
 
-    async def video_file(request: Request, key: Key, fmt: Annotated[VideoFormat, PathParam()], text: TextQuery):
+    async def video_file(request: Request, key: Key, fmt: Annotated[VideoFormat, PathParam()], text: VideoTextQuery):
         return await _conditional(request, svc, svc.etag("video", fmt, key, text), VIDEO_TYPES[fmt], svc.video,
                                   key, text, fmt)
 
