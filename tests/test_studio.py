@@ -1,7 +1,7 @@
 """The Persona Studio (``/studio/``) in a real headless Chromium against a real ``serve`` on loopback.
 
 Drives Debian's /usr/bin/chromium over the DevTools protocol on a pipe (``DevTools`` of
-test_gallery.py): load, change seed / age / gender, type a line and press Enter, hear it (the audio
+test_gallery.py): open ``/studio/?token=`` (the service has an access token, as on a LAN), load, change seed / age / gender, type a line and press Enter, hear it (the audio
 clock advances, every chunk plays to its end), see the portrait's mouth frame change, keep two
 personas, export the zip and read it with ``digitalhuman``. No console error, no failed request, no
 request to another host; axe-core (npm, ``scripts/install-axe.sh``): no serious or critical
@@ -48,18 +48,24 @@ def _wait(cdp, s, expr: str, timeout: float = 20.0, what: str = ""):
         time.sleep(0.05)
 
 
+TOKEN = "studio-browser-test-token-42"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """``serve`` on loopback with the shipped weights (1 inference thread, 1 BLAS thread), warm."""
+    """``serve`` on loopback with the shipped weights (1 inference thread, 1 BLAS thread), warm, with an
+    access token as on a LAN (so the browser goes through the token's cookie)."""
     import httpx
 
     port = free_port()
     code = (f"import os; os.environ.setdefault('OMP_NUM_THREADS', '1')\n"
-            f"from digitalhuman.service import serve\nserve(port={port}, log_level='warning')")
+            f"from digitalhuman.service import serve\nserve(port={port}, log_level='warning', token={TOKEN!r})")
     base = f"http://127.0.0.1:{port}"
     with running_service(code, port, tmp_path_factory.mktemp("studio") / "server.log", timeout_s=180):
         with httpx.Client(base_url=base, timeout=120) as c:  # the warm-up has run once a line is said
-            assert c.post("/personas/1/say", json={"text": "Warm up."}).status_code == 200
+            assert c.get("/studio/").status_code == 401
+            assert c.post("/personas/1/say", json={"text": "Warm up."}, headers=AUTH).status_code == 200
         yield base
 
 
@@ -67,7 +73,7 @@ def test_atlas_and_video_resources(server):
     """Issue 26 item 4: mouths.png / mouths.json / a line's video, with face.png's caching rules."""
     import httpx
 
-    with httpx.Client(base_url=server, timeout=120) as c:
+    with httpx.Client(base_url=server, timeout=120, headers=AUTH) as c:
         q = "?gender=female&age=60"
         png = c.get(f"/personas/7/mouths.png{q}")
         assert png.status_code == 200 and png.headers["content-type"] == "image/png", png.text
@@ -149,12 +155,13 @@ def _drive(tmp_path: Path, base: str, axe_js: str | None) -> None:
             cdp.call(f"{domain}.enable", session=s)
         cdp.call("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads),
                                                   "eventsEnabled": True})
-        cdp.call("Page.navigate", {"url": f"{base}/studio/"}, s)
+        cdp.call("Page.navigate", {"url": f"{base}/studio/?token={TOKEN}"}, s)  # -> 303, the token as a cookie
         cdp.wait_event("Page.loadEventFired", timeout=20)
 
         # the first face, then the shaped persona's atlas (seed 0)
         first_face_ms = _wait(cdp, s, "window.studio && window.studio.firstFaceMs", what="first face")
         _wait(cdp, s, "window.studio.shown === JSON.stringify({seed: 0})", 30, "persona 0's atlas")
+        assert cdp.js(s, "location.href") == f"{base}/studio/"  # the token left the URL for a cookie
         faces = cdp.js(s, "Array.from(document.querySelectorAll('#grid img')).map(i => i.complete && i.naturalWidth)")
         assert len(faces) == 12
 
