@@ -94,6 +94,12 @@
       i.src = src;
     });
   }
+  async function fetchImage(href) {  // an image, or the service's own error message
+    const r = await fetch(href);
+    if (!r.ok) throw new Error(await apiError(r));
+    const src = URL.createObjectURL(await r.blob());
+    try { return await loadImage(src); } finally { URL.revokeObjectURL(src); }
+  }
   function draw(frame) {
     if (!atlas) return;
     const [w, h] = atlas.doc.frame_size, f = atlas.doc.frames[frame];
@@ -110,7 +116,7 @@
     $("s-blend-t-v").textContent = $("s-blend-t").value;
     say(`Seed ${s.seed}…`);
     try {
-      const face = await loadImage(faceUrl(s));   // fast: shown before the atlas is made
+      const face = await fetchImage(faceUrl(s));   // fast: shown before the atlas is made
       if (id !== redrawId) return;
       g2d.drawImage(face, 0, 0, canvas.width, canvas.height);
       if (studio.firstFaceMs === null) studio.firstFaceMs = performance.now();
@@ -122,7 +128,10 @@
       $("traits").textContent = `${t.gender}, ${Math.round(t.age)} years, ${t.race || "mixed"}, accent ${t.accent || "?"}` +
         (doc.origin && doc.origin.blend ? `, blend of ${doc.origin.blend.a} and ${doc.origin.blend.b}` : "");
       canvas.setAttribute("aria-label", `Portrait of seed ${s.seed}: ${$("traits").textContent}`);
-      const [img, ad] = await Promise.all([loadImage(url(`personas/${s.seed}/mouths.png${query(s)}`)),
+      const born = t.age - (s.aged || 0);  // the ages ageing may reach: 0-100
+      $("s-aged").min = Math.ceil(-born);
+      $("s-aged").max = Math.floor(100 - born);
+      const [img, ad] = await Promise.all([fetchImage(url(`personas/${s.seed}/mouths.png${query(s)}`)),
                                            fetch(url(`personas/${s.seed}/mouths.json${query(s)}`)).then(async (r2) => {
                                              if (!r2.ok) throw new Error(await apiError(r2));
                                              return r2.json();
