@@ -248,15 +248,36 @@ def cmd_fit(a) -> None:
 
     # age: the age judge's years ~ linear in z (per gender), if the judge was run
     age_dir, age_gain = np.zeros(K_SPK), 0.0
-    if all("age_judged" in r for r in rows):
-        years = np.array([r["age_judged"] for r in rows])
-        Wa, _ = _ridge(np.c_[Z, female], years[:, None], 1.0)
+    years = None
+    if a.age_judge == "cv":  # the ridge age judge fitted on the Common Voice training speakers
+        from digitalhuman.evaluate.voice_judges import clip_ages, fit_age_judge, real_clips
+
+        real, _ = real_clips(None, a.cv, a.cache)
+        tr = ~real.holdout
+        aj = fit_age_judge(real.emb[tr], real.log_f0[tr], clip_ages(a.cv, real.files)[tr], real.speaker[tr])
+        years = aj.years(np.stack([r["emb"] for r in rows]), np.array([r["vf"][0] for r in rows]))
+    elif a.age_judge == "vae":  # the shipped speech VAE's trait inference on the voice features
+        from digitalhuman.voice.vae import load_voice_vae
+        from digitalhuman.weights_card import WEIGHTS_DIR
+
+        vae = load_voice_vae(WEIGHTS_DIR / "voice_vae.safetensors")
+        F_ = np.stack([r["vf"] for r in rows])
+        years = np.full(len(rows), np.nan)
+        okv = np.isfinite(F_).all(1)
+        years[okv] = vae.infer_traits(F_[okv])[1]
+    report["age_judge"] = a.age_judge
+    if years is not None:
+        keep = np.isfinite(years)
+        Z_, female_, years = Z[keep], female[keep], years[keep]
+        Wa, _ = _ridge(np.c_[Z_, female_], years[:, None], 1.0)
         wa = Wa[:K_SPK, 0]
         wa = wa - (wa @ gender_dir) * gender_dir  # never move the gender when moving the age
         age_dir = unit(wa)
         per_unit = float(np.linalg.norm(wa))  # judged years per unit of z along age_dir
         # aim: +10 judged years per decade, within a bounded shift (|shift| <= 1.5 at 85)
         age_gain = float(np.clip(10.0 / max(per_unit, 1e-6), 0.0, 0.3)) if per_unit > 0 else 0.0
+        if a.age_gain is not None:
+            age_gain = a.age_gain
         report["age_years_per_unit"] = per_unit
     report["age_gain"] = age_gain
 
@@ -282,7 +303,7 @@ def cmd_fit(a) -> None:
         "q_quad_pro": torch.from_numpy(q_quad_pro).float(),
     }
     config = {"names": names, "gender_floor": gender_floor, "age_gain": age_gain, "k_spk": K_SPK, "k_pro": K_PRO,
-              "quality_intercept": float(bg[0]), "quality_min": a.quality_min,
+              "quality_intercept": float(bg[0]), "quality_min": a.quality_min, "age_replace": bool(a.age_replace),
               "source": "Kokoro-82M v1.0 English voices (hexgrad, Apache-2.0) via remsky/Kokoro-FastAPI "
                         "api/src/voices/v1_0", "tuning_lines": list(TUNING_LINES), "fit": report}
     sha = save_weights(a.out, tensors, kind="voice_prior", config=config)
@@ -330,6 +351,37 @@ def cmd_check(a) -> None:
     print(json.dumps(out))
 
 
+def cmd_check_age(a) -> None:
+    """Personas of tuning seeds at ages 18-85 voiced by a prior file, one tuning line each, judged by
+    the age judge fitted on the Common Voice training speakers: Spearman of judged vs persona age."""
+    from digitalhuman.evaluate.fusion_figures import spearman
+    from digitalhuman.evaluate.voice_judges import VoiceJudges, clip_ages, fit_age_judge, log_f0, real_clips
+    from digitalhuman.fusion import SL_STYLE, SL_VOICE
+    from digitalhuman.persona import persona_latent
+    from digitalhuman.pipeline import accent_of
+    from digitalhuman.voice.persona_voice import PersonaVoice
+    from digitalhuman.voice.prior import VoicePrior
+
+    real, _ = real_clips(None, a.cv, a.cache)
+    tr = ~real.holdout
+    aj = fit_age_judge(real.emb[tr], real.log_f0[tr], clip_ages(a.cv, real.files)[tr], real.speaker[tr])
+    vm = PersonaVoice(VoicePrior.load(a.prior), threads=a.threads)
+    J = VoiceJudges(a.threads)
+    ages, judged, fem = [], [], []
+    rng = np.random.default_rng(a.seed)
+    for k in range(a.n):
+        lat = persona_latent(a.seed + k)
+        female, age = k % 2 == 0, float(rng.uniform(18, 85))
+        params = vm.params(1.0 if female else 0.0, age, lat[SL_VOICE], lat[SL_STYLE], accent=accent_of(lat))
+        audio = vm.speak(TUNING_LINES[k % len(TUNING_LINES)], params)[0]
+        judged.append(float(aj.years(J.embed(audio, SR)[None], np.array([log_f0(audio, SR)]))[0]))
+        ages.append(age)
+        fem.append(female)
+    ages, judged, fem = np.array(ages), np.array(judged), np.array(fem)
+    print(json.dumps({"rho": spearman(judged, ages)["rho"], "rho_women": spearman(judged[fem], ages[fem])["rho"],
+                      "rho_men": spearman(judged[~fem], ages[~fem])["rho"], "judged_sd": float(judged.std())}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -350,6 +402,12 @@ def main() -> None:
     p.add_argument("--pro-spread", type=float, default=0.8)
     p.add_argument("--feature-alpha", type=float, default=10.0)
     p.add_argument("--uniform-spread", type=float, default=0.0, help="one spread for every speaker direction")
+    p.add_argument("--age-judge", choices=["cv", "vae", "none"], default="vae")
+    p.add_argument("--age-gain", type=float, default=None, help="z units per decade along age_dir (default: fitted)")
+    p.add_argument("--age-replace", action="store_true",
+                   help="a voice's coordinate along age_dir is set by the age alone (not drawn)")
+    p.add_argument("--cv", default="../shared/data/commonvoice61", help="Common Voice folder (--age-judge cv)")
+    p.add_argument("--cache", default=None, help="the judges' cache of the real clips (--age-judge cv)")
     p.add_argument("--quality-alpha", type=float, default=5.0)
     p.add_argument("--quality-min", type=float, default=3.3, help="predicted DNSMOS a voice is pulled in to")
     p = sub.add_parser("check")
@@ -358,8 +416,16 @@ def main() -> None:
     p.add_argument("--n", type=int, default=24)
     p.add_argument("--seed", type=int, default=50_000, help="first tuning seed (not an evaluation seed)")
     p.add_argument("--threads", type=int, default=2)
+    p = sub.add_parser("check-age")
+    p.add_argument("--prior", required=True)
+    p.add_argument("--n", type=int, default=24)
+    p.add_argument("--seed", type=int, default=60_000, help="first tuning seed (not an evaluation seed)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cv", default="../shared/data/commonvoice61")
+    p.add_argument("--cache", required=True)
     a = ap.parse_args()
-    {"basis": cmd_basis, "sample": cmd_sample, "fit": cmd_fit, "check": cmd_check}[a.cmd](a)
+    {"basis": cmd_basis, "sample": cmd_sample, "fit": cmd_fit, "check": cmd_check,
+     "check-age": cmd_check_age}[a.cmd](a)
 
 
 if __name__ == "__main__":

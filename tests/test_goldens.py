@@ -42,11 +42,11 @@ FILES = ("face.png", "voice_00.wav", "voice_01.wav")
 # sha256 with the tiny weights; update together with the package version (see the docstring)
 TINY_GOLDENS = {
     "7/face.png": "b235da613cc3502b81b3d582c8a0dd28072b45842e0268748ac7038b407d3f39",
-    "7/voice_00.wav": "3dbb47b31cc06b2eb716d76cde19eda17792ef0a0367216356c16928a24e45a0",
-    "7/voice_01.wav": "8aa69bdd31061860fe3262389cde3331c705e36059e40e44f68344faf63e874a",
+    "7/voice_00.wav": "ee8fb89b1d38c8bf8ef98892ce0fcd6495584026ea43eb2680bdd30da1ade33e",
+    "7/voice_01.wav": "d5c71200ca446ca98d0bb2ad8c9f48710831fcf995fe4ed5d6e0944b194ff746",
     "42/face.png": "dc1a55d9997bf8cafa192a48f42604d7eda4f1f355222adb0dee636fc16d34d0",
-    "42/voice_00.wav": "d31b07d367835e24a3d66f6a6857c7b5ccb48a7161b33d1cde7d878ee99afea0",
-    "42/voice_01.wav": "7c9230204986db5d0e7ca951adbd64d529bb866ed38a303f7abbb7ea4e2bcba4",
+    "42/voice_00.wav": "0ab25a39944e95ee2d4be16e38353a4efaa5827a062b1108a911e9281260d936",
+    "42/voice_01.wav": "b8ab1fceba40b5ca90b0e21b486dc6c4538ad58db8e553ff5c28f707ba0306db",
 }
 
 

@@ -97,6 +97,8 @@ class PersonaVoice:
         if sign * g < -pr.gender_floor:
             z = z + (-pr.gender_floor - sign * g) * sign * pr.gender_dir
         adult_age = float(np.clip(age, 18.0, 85.0))
+        if pr.config.get("age_replace"):  # the coordinate the age judge reads is the age's alone
+            z = z - float(z @ pr.age_dir) * pr.age_dir
         z = z + pr.age_gain * (adult_age - pr.AGE_CENTER) / 10.0 * pr.age_dir
         z, zp = pr.guard_quality(z, zp)  # where the judged renderings say quality drops, pull in
         if like:
