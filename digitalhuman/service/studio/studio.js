@@ -8,7 +8,7 @@
   const LIST_KEY = "digitalhuman.studio.shortlist";
   const $ = (id) => document.getElementById(id);
   const studio = window.studio = {                  // state the browser test reads
-    firstFaceMs: null, speakMs: null, firstAudioMs: null, framesSeen: [], frame: null,
+    scriptMs: performance.now(), firstFaceMs: null, speakMs: null, firstAudioMs: null, framesSeen: [], frame: null,
     playing: false, chunks: 0, ended: 0, errors: [], lastExport: null,
   };
 
