@@ -166,10 +166,20 @@ def _drive(tmp_path: Path, base: str, axe_js: str | None) -> None:
         faces = cdp.js(s, "Array.from(document.querySelectorAll('#grid img')).map(i => i.complete && i.naturalWidth)")
         assert len(faces) == 12
 
-        # change seed, age, gender as a user does (the controls' change events)
-        def set_control(id_, value):
+        def set_control(id_, value):  # as a user does: the control's change event
             cdp.js(s, f"{{ const c = document.getElementById('{id_}'); c.value = '{value}';"
                       "c.dispatchEvent(new Event('change')); }")
+
+        # browse: the filters constrain the page's faces, the next page moves the seeds on
+        set_control("b-gender", "male")
+        set_control("b-age", "30")
+        cdp.js(s, "document.getElementById('b-next').click()")
+        grid = _wait(cdp, s, "(() => { const i = Array.from(document.querySelectorAll('#grid img'));"
+                             " return i.every(x => x.complete && x.naturalWidth) &&"
+                             " i.map(x => x.src.split('/personas/')[1]); })()", 30, "the filtered page")
+        assert grid == [f"{k}/face.png?gender=male&age=30" for k in range(12, 24)], grid
+
+        # shape: change seed, age, gender
 
         set_control("s-seed", "7")
         _wait(cdp, s, "window.studio.shown === JSON.stringify({seed: 7})", 30, "seed 7")
