@@ -186,13 +186,15 @@
     }
     return buf;
   }
+  let speaking = false;
   async function speak(text, s = current) {
-    if (!s) return;
+    if (!s || speaking) return;   // one line at a time (Enter while the button is disabled)
     const pressed = performance.now();
     text = text.trim();
     if (!/[A-Za-z]/.test(text)) { say("Type a line with at least one letter."); return; }
+    speaking = true;
     ctx = ctx || new AudioContext();
-    await ctx.resume();
+    try { await ctx.resume(); } catch { /* played when the browser allows */ }
     studio.speakMs = pressed;
     studio.firstAudioMs = null;
     studio.framesSeen = [];
@@ -238,6 +240,7 @@
       studio.errors.push(String(e.message));
       say(`Could not speak: ${e.message}`);
     } finally {
+      speaking = false;
       $("s-speak").disabled = false;
     }
   }
