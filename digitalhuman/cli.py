@@ -56,8 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         vo.add_argument("--accent", choices=["us", "gb"], help="American or British English (default: from the seed)")
         vo.add_argument("--voice-like", metavar="MIX", help="a voice near a stock voice or a mix: af_heart or "
                         "af_heart:0.7,bf_emma:0.3")
-        vo.add_argument("--near", type=unit_arg, default=None,
-                        help="with --voice-like: share of the persona's own voice kept (0-1, default 0.4)")
+        vo.add_argument("--near", type=unit_arg, help="with --voice-like: share of its own voice kept (0-1, default 0.4)")
         vo.add_argument("--pitch", type=float, default=0.0, help="nudge the pitch, semitones (-6..6)")
         vo.add_argument("--pace", type=float, default=1.0, help="nudge the speaking rate (0.7-1.4 x)")
 
@@ -71,8 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="read the traits and voice from a clip (WAV; FLAC and OGG are read too)")
     c.add_argument("--keep-face", action="store_true",
                    help="with --from-face: face.png is the given image, centre-cropped and resized to the generated faces' size")
-    c.add_argument("--video", action="store_true",
-                   help="also write each line's talking portrait as voice_NN.mp4 (H.264 + AAC; needs --say)")
+    c.add_argument("--video", action="store_true", help="also write each --say line's talking portrait (voice_NN.mp4)")
     c.add_argument("--no-mouths", action="store_true", help="no mouth-shape atlas (mouths.png + mouths.json)")
     c.add_argument("--aged", type=aged_arg, metavar="YEARS",
                    help="the same person YEARS older (negative: younger); the new age must be 0-100")
@@ -155,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=port_arg, default=8080)
     sv.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own models")
+    sv.add_argument("--token", help="access token (or env DIGITALHUMAN_TOKEN); required off loopback")
     ex = sub.add_parser("export", help="export models for game engines")
     exsub = ex.add_subparsers(dest="format", required=True, metavar="FORMAT")
     eo = exsub.add_parser("onnx", help="the face generator as ONNX; the voice: Kokoro named, its voice prior as arrays")
@@ -387,7 +386,7 @@ def cmd_serve(args) -> int:
         from .server import serve
     except ImportError as e:
         raise CLIError(f"the HTTP service needs the 'serve' extra: pip install -e '.[serve]' in the project folder ({e})") from None
-    serve(host=args.host, port=args.port, weights=args.weights, workers=args.workers)
+    serve(host=args.host, port=args.port, weights=args.weights, workers=args.workers, token=args.token)
     return 0
 
 

@@ -22,7 +22,7 @@ from . import __version__
 from . import api_checks as checks
 from .fusion import RACES, TraitPrior, fuse
 from .persona import Persona, PersonaDoc, PersonaError, SpokenLine, check_seed, persona_latent
-from .weights_card import CARD_FILE, ModelEntry, read_card, weights_folder
+from .weights_card import CARD_FILE, ModelEntry, ModelNotAvailable, read_card, weights_folder
 
 if TYPE_CHECKING:
     from .voice.stream import SpeechChunk
@@ -34,10 +34,6 @@ AGE_RANGE = (0, 100)  # years a persona may be asked for (``age=``) or aged to (
 def aged_range(age: float) -> tuple[float, float]:
     """The ``years`` that ``PersonaPipeline.aged`` accepts for a persona of ``age``."""
     return round(AGE_RANGE[0] - float(age), 2), round(AGE_RANGE[1] - float(age), 2)
-
-
-class ModelNotAvailable(RuntimeError):
-    """A model the request needs is not shipped (or not found in the given weights folder)."""
 
 
 def _group_weights(race: str | None) -> np.ndarray:

@@ -18,6 +18,10 @@ CARD_FILE = "card.json"
 LICENCE_FILE = "LICENSE-WEIGHTS.md"  # the shipped weights' licence (not the code's MIT)
 
 
+class ModelNotAvailable(RuntimeError):
+    """A model the request needs is not shipped (or not found in the given weights folder)."""
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str

@@ -18,14 +18,12 @@ CARD_NAME = "portrait"  # the model's name in a weights folder's card.json
 def load_directions(path: str | Path | None = None, verify: bool = True) -> PortraitDirections:
     """The portrait directions of a weights folder (default: the shipped ones), sha256 checked
     against its ``card.json``; a ``.safetensors`` file path is loaded as it is."""
-    from ..weights_card import read_card
+    from ..weights_card import ModelNotAvailable, read_card
 
     if path is not None and str(path).endswith(".safetensors"):
         return PortraitDirections.load(path)
     entries = read_card(path)
     if CARD_NAME not in entries:
-        from ..pipeline import ModelNotAvailable
-
         raise ModelNotAvailable(f"no portrait directions in the card of {path or 'the shipped weights'}; fit them "
                                 "with python -m digitalhuman.portrait.fit")
     e = entries[CARD_NAME]
