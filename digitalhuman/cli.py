@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="judge the models (faces, voices, fusion need scripts/install-judges.sh)",
                         description="Judge the models with outside judges; install them first with "
                                     "scripts/install-judges.sh. `digitalhuman evaluate WHAT --help` lists WHAT's options.")
-    ev.add_argument("what", choices=["faces", "voices", "fusion", "voice_age", "constraints"])
+    ev.add_argument("what", choices=["faces", "voices", "fusion", "voice_age", "constraints", "portraits"])
     ev.add_argument("rest", nargs=argparse.REMAINDER, help="options of the evaluation (see its --help)")
     tz = tsub.add_parser("fusion", help="the trait prior (joint gender / group / age distribution of the faces)")
     tz.add_argument("--data", type=Path, default=default_data("utkface128"))
