@@ -341,7 +341,8 @@ class PersonaPipeline:
                   "race": (a if t < 0.5 else b).traits.get("race")}
         groups = (1 - t) * _group_weights(a.traits.get("race")) + t * _group_weights(b.traits.get("race"))
         return self.render(blend_latent(a.latent, b.latent, t), traits, lines, seed=a.seed, face_groups=groups,
-                           origin={"blend": {"a": a.seed, "b": b.seed, "t": t}})
+                           origin={"blend": {"a": a.seed, "b": b.seed, "t": t,
+                                             "groups": [round(float(g), 6) for g in groups]}})
 
     def sibling(self, persona: Persona, k: int, lines: Sequence[str] = (), resemblance: float | None = None,
                 gender: str | None = "same", *, face: bool = True, voice: bool = True) -> Persona:
