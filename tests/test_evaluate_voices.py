@@ -5,6 +5,8 @@ only in the last tests, which skip without them."""
 import json
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -62,10 +64,13 @@ def test_word_errors_count_substitutions_insertions_deletions():
 
 
 def test_eval_lines_are_held_out_and_varied():
-    from digitalhuman.voice.persona_voice import REFERENCE_TEXT
+    import importlib.util
 
+    spec = importlib.util.spec_from_file_location("fit_voice_prior", Path(__file__).parents[1] / "scripts" / "fit_voice_prior.py")
+    fit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fit)
     assert len(EVAL_LINES) >= 24 and len(set(EVAL_LINES)) == len(EVAL_LINES)
-    tuned = {s.strip().lower() for s in REFERENCE_TEXT.split(".") if s.strip()}
+    tuned = {s.strip().lower() for line in fit.TUNING_LINES for s in line.split(".") if s.strip()}  # the prior's lines
     for line in EVAL_LINES:
         assert 5 <= len(line.split()) <= 20, line
         assert not any(t in line.lower() for t in tuned), line
@@ -142,15 +147,15 @@ def test_gender_accuracy_balanced_and_nan():
 
 # ------------------------------------------------------------------------------ checks and table
 def test_check_rows_pass_fail_and_missing():
-    fig = {"wer": 0.04, "wer_minus_joe": 0.03, "dnsmos_ovrl_mean_female": 3.2, "same_persona_cos": 0.8,
+    fig = {"wer": 0.04, "nearest_stock_cos": 0.9, "dnsmos_ovrl_mean_female": 3.3, "same_persona_cos": 0.8,
            "diff_persona_cos_male": 0.6, "gender_match": float("nan"), "ages_distinct_min": 7,
-           "time_vs_joe": 1.6, "deterministic": True}
+           "rtf_excl_load": 0.5, "deterministic": True, "frechet_top16": 0.2}
     rows = {r["check"]: r for r in check_rows(fig)}
     assert len(rows) == len(CHECKS)
-    assert rows["wer"]["pass"] is True and rows["wer_minus_joe"]["pass"] is False
+    assert rows["wer"]["pass"] is True and rows["nearest_stock_cos"]["pass"] is False
     assert rows["dnsmos_ovrl_mean_female"]["pass"] is True and rows["diff_persona_cos_male"]["pass"] is True
-    assert rows["same_persona_cos"]["pass"] is False and rows["time_vs_joe"]["pass"] is False
-    assert rows["gender_match"]["pass"] is None and rows["frechet_top16"]["pass"] is None  # not measured
+    assert rows["same_persona_cos"]["pass"] is False and rows["rtf_excl_load"]["pass"] is False
+    assert rows["gender_match"]["pass"] is None and rows["frechet_top16"]["pass"] is None  # not measured / report
     assert rows["ages_distinct_min"]["pass"] is True and rows["deterministic"]["pass"] is True
     res = {"checks": list(rows.values()), "joe": {"wer": 0.02, "rtf": 0.1, "rtf_excl_load": 0.09},
            "real_holdout": {"gender_match": 0.95},
