@@ -273,7 +273,8 @@ def test_voice_age_end_to_end_on_a_tiny_speaker_set(tiny_weights, tmp_path):
     (tmp_path / "audio").mkdir()
     rows = []
     for k, (sid, bucket) in enumerate(zip(ids, ["twenties", "fifties", "seventies"])):
-        clip = pipe.say(pipe(seed=20 + k, gender="male", face=False), "Hello there, my friend, how are you today?")
+        clip = pipe.say(pipe(seed=20 + k, gender="male", face=False),
+                        "Hello there, my friend, how are you today? The road to the village is long and cold.")
         sf.write(tmp_path / "audio" / f"{sid}.wav", clip.audio, clip.sample_rate)
         rows.append({"file": f"audio/{sid}.wav", "speaker_id": sid, "gender": "male", "age": bucket})
     rows.append({"file": "audio/none.wav", "speaker_id": "x", "gender": "other", "age": "twenties"})  # not used
