@@ -65,7 +65,7 @@ def card(folder: Path) -> dict:
 
 
 # ================================================================================ weight files
-MODELS = ["face", "fusion", "voice", "voice_renderer", "face_attributes"]
+MODELS = ["face", "fusion", "voice", "voice_prior", "face_attributes"]
 
 
 @pytest.mark.parametrize("model", MODELS)
