@@ -7,6 +7,7 @@ needs neither Playwright's browser download nor a websocket client. It skips whe
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -143,6 +144,35 @@ class DevTools:
         return r["result"].get("value")
 
 
+@contextlib.contextmanager
+def headless_chromium(tmp_path: Path, profile: Path):
+    """Debian's chromium, headless, on a DevTools pipe, its first page attached: yields ``(cdp,
+    session, version)``; the browser's whole process group is killed and ``profile`` removed after."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-extensions", "--no-default-browser-check", f"--user-data-dir={profile}",
+             "--autoplay-policy=no-user-gesture-required", "--window-size=1280,1000",
+             "--remote-debugging-pipe", "about:blank"]
+    log = open(tmp_path / "chromium.log", "wb")
+    # the shell puts our stdin/stdout pipes on fds 3/4, where --remote-debugging-pipe talks
+    proc = subprocess.Popen(["sh", "-c", 'exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>&2', str(CHROMIUM), *flags],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+    try:
+        cdp = DevTools(proc)
+        version = cdp.call("Browser.getVersion", timeout=20)["product"]
+        page = next(t for t in cdp.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        s = cdp.call("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True})["sessionId"]
+        yield cdp, s, version
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the session we started: the browser and any helper left
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+        log.close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 def _gallery_folder(root: Path) -> list[dict]:
     """Real 64x64 PNG faces and 0.5 s 220 Hz PCM_16 WAV lines for the rows of _rows()."""
     import soundfile as sf
@@ -173,20 +203,7 @@ def test_gallery_in_headless_chromium(tmp_path):
     url = (root / "index.html").resolve().as_uri()
     profile = tmp_path / "profile"
     profile.mkdir()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-extensions", "--no-default-browser-check", f"--user-data-dir={profile}",
-             "--autoplay-policy=no-user-gesture-required", "--window-size=1280,1000",
-             "--remote-debugging-pipe", "about:blank"]
-    log = open(tmp_path / "chromium.log", "wb")
-    # the shell puts our stdin/stdout pipes on fds 3/4, where --remote-debugging-pipe talks
-    proc = subprocess.Popen(["sh", "-c", 'exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>&2', str(CHROMIUM), *flags],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-    try:
-        cdp = DevTools(proc)
-        version = cdp.call("Browser.getVersion", timeout=20)["product"]
-        page = next(t for t in cdp.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
-        s = cdp.call("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True})["sessionId"]
+    with headless_chromium(tmp_path, profile) as (cdp, s, version):
         for domain in ("Page", "Network", "Runtime"):
             cdp.call(f"{domain}.enable", session=s)
         cdp.call("Page.navigate", {"url": url}, s)
@@ -262,12 +279,4 @@ def test_gallery_in_headless_chromium(tmp_path):
             cdp.call("Browser.close", timeout=5)
         except (RuntimeError, TimeoutError):
             pass
-        proc.wait(timeout=10)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the session we started: the browser and any helper left
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-        log.close()
-        shutil.rmtree(profile, ignore_errors=True)
+        cdp.proc.wait(timeout=10)

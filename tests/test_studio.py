@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ import pytest
 from digitalhuman.gallery import read_manifest
 from digitalhuman.persona import load_persona_doc
 from tests.service_proc import REPO, free_port, running_service
-from tests.test_gallery import CHROMIUM, DevTools
+from tests.test_gallery import CHROMIUM, headless_chromium
 
 FIRST_FACE_MS = 1000  # issue 27: warm server, page load -> first face shown
 FIRST_AUDIO_MS = 1500  # Speak -> first audio
@@ -97,8 +96,8 @@ def test_atlas_and_video_resources(server):
         head = c.head(url)
         assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == png.headers["etag"]
         assert c.get(url).content == png.content
-        assert c.get(f"/personas/7/mouths.png?gender=female&age=61").headers["etag"] != png.headers["etag"]
-        assert c.get(f"/personas/7/mouths.png?gendr=female").status_code == 422
+        assert c.get("/personas/7/mouths.png?gender=female&age=61").headers["etag"] != png.headers["etag"]
+        assert c.get("/personas/7/mouths.png?gendr=female").status_code == 422
 
         text = "Hello there."
         v = c.get(f"/personas/7/video/mp4{q}&text=Hello+there.")
@@ -138,19 +137,7 @@ def _drive(tmp_path: Path, base: str, axe_js: str | None) -> None:
     profile, downloads = tmp_path / "profile", tmp_path / "downloads"
     profile.mkdir()
     downloads.mkdir()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-extensions", "--no-default-browser-check", f"--user-data-dir={profile}",
-             "--autoplay-policy=no-user-gesture-required", "--window-size=1280,1000",
-             "--remote-debugging-pipe", "about:blank"]
-    log = open(tmp_path / "chromium.log", "wb")
-    proc = subprocess.Popen(["sh", "-c", 'exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>&2', str(CHROMIUM), *flags],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-    try:
-        cdp = DevTools(proc)
-        version = cdp.call("Browser.getVersion", timeout=20)["product"]
-        page = next(t for t in cdp.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
-        s = cdp.call("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True})["sessionId"]
+    with headless_chromium(tmp_path, profile) as (cdp, s, version):
         for domain in ("Page", "Network", "Runtime", "Log"):
             cdp.call(f"{domain}.enable", session=s)
         cdp.call("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads),
@@ -285,15 +272,7 @@ def _drive(tmp_path: Path, base: str, axe_js: str | None) -> None:
             cdp.call("Browser.close", timeout=5)
         except (RuntimeError, TimeoutError):
             pass
-        proc.wait(timeout=10)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the session we started: the browser and any helper left
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-        log.close()
-        shutil.rmtree(profile, ignore_errors=True)
+        cdp.proc.wait(timeout=10)
 
 
 def test_serve_on_lan_without_token_refuses_to_start(tmp_path):

@@ -29,7 +29,7 @@ from . import dsp
 from .kokoro import HOP, Kokoro, shared_kokoro
 from .prior import VoicePrior
 from .stream import SpeechChunk, chunk_visemes, join_tracks, plan_chunks
-from .text import WORD_BREAK, phonemize, symbols_to_tokens
+from .text import phonemize, symbols_to_tokens
 from .vae import VoiceVAE, load_voice_vae
 
 SENTENCE_PAUSE_S = 0.15
@@ -256,5 +256,5 @@ def _normalise(y: np.ndarray) -> np.ndarray:
     return y.astype(np.float32)
 
 
-__all__ = ["PersonaVoice", "check_params", "SENTENCE_PAUSE_S", "ACCENT_BRITISH_SHARE", "WORD_BREAK"]
+__all__ = ["PersonaVoice", "check_params", "SENTENCE_PAUSE_S", "ACCENT_BRITISH_SHARE"]
 
