@@ -165,10 +165,18 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def cmd_fit(a) -> None:
-    import torch
+def stock_gender_judge(stock: list[dict]):
+    """The fit's own gender judge: logistic regression on the stock voices' rendered embeddings.
+    Returns ``(judge, embeddings, female)``."""
+    from sklearn.linear_model import LogisticRegression
 
-    from digitalhuman.checkpoint import save_weights
+    se = unit(np.stack([r["emb"] for r in stock]))
+    sf = np.array([r["voice"][1] == "f" for r in stock])
+    return LogisticRegression(C=1.0, max_iter=2000).fit(se, sf), se, sf
+
+
+def cmd_fit(a) -> None:
+    from digitalhuman.voice.prior import write_prior
 
     run = Path(a.run)
     b = np.load(run / "basis.npz")
@@ -181,12 +189,7 @@ def cmd_fit(a) -> None:
     E = unit(np.stack([r["emb"] for r in rows]))
     Q = np.array([r["dnsmos"] for r in rows])
 
-    # own gender judge: logistic regression on the stock voices' embeddings
-    from sklearn.linear_model import LogisticRegression
-
-    se = unit(np.stack([r["emb"] for r in stock]))
-    sf = np.array([r["voice"][1] == "f" for r in stock])
-    gj = LogisticRegression(C=1.0, max_iter=2000).fit(se, sf)
+    gj, se, sf = stock_gender_judge(stock)
     logit = gj.decision_function(E)
     sign = np.where(female, 1.0, -1.0)
     report["own_gender_judge_stock_acc"] = float(gj.score(se, sf))
@@ -289,24 +292,14 @@ def cmd_fit(a) -> None:
     pred = ((F[okf] - fm) / fs) @ Wf + bf
     report["features_to_z_r2"] = float(1 - np.sum((pred - Z[okf]) ** 2) / np.sum((Z[okf] - Z[okf].mean(0)) ** 2))
 
-    tensors = {
-        "packs": torch.from_numpy(b["packs"]).half(),
-        "female": torch.tensor([n[1] == "f" for n in names], dtype=torch.float32),
-        "british": torch.tensor([n[0] == "b" for n in names], dtype=torch.float32),
-        "A_spk": torch.from_numpy(b["A_s"]).float(), "sd_spk": torch.from_numpy(b["sd_s"]).float(),
-        "A_pro": torch.from_numpy(b["A_p"]).float(), "sd_pro": torch.from_numpy(b["sd_p"]).float(),
-        "spread_spk": torch.from_numpy(spread).float(), "spread_pro": torch.from_numpy(spread_pro).float(),
-        "gender_dir": torch.from_numpy(gender_dir).float(), "age_dir": torch.from_numpy(age_dir).float(),
-        "feat_mean": torch.from_numpy(fm).float(), "feat_std": torch.from_numpy(fs).float(),
-        "feat_coef": torch.from_numpy(Wf).float(), "feat_intercept": torch.from_numpy(bf).float(),
-        "q_lin": torch.from_numpy(q_lin).float(), "q_quad": torch.from_numpy(q_quad).float(),
-        "q_quad_pro": torch.from_numpy(q_quad_pro).float(),
-    }
-    config = {"names": names, "gender_floor": gender_floor, "age_gain": age_gain, "k_spk": K_SPK, "k_pro": K_PRO,
-              "quality_intercept": float(bg[0]), "quality_min": a.quality_min, "age_replace": bool(a.age_replace),
-              "source": "Kokoro-82M v1.0 English voices (hexgrad, Apache-2.0) via remsky/Kokoro-FastAPI "
-                        "api/src/voices/v1_0", "tuning_lines": list(TUNING_LINES), "fit": report}
-    sha = save_weights(a.out, tensors, kind="voice_prior", config=config)
+    sha = write_prior(a.out, names, b["packs"], k_spk=K_SPK, k_pro=K_PRO, spread_spk=spread, spread_pro=spread_pro,
+                      gender_dir=gender_dir, gender_floor=gender_floor, age_dir=age_dir, age_gain=age_gain,
+                      features=(fm, fs, Wf, bf), quality=(q_lin, q_quad, q_quad_pro),
+                      config={"quality_intercept": float(bg[0]), "quality_min": a.quality_min,
+                              "age_replace": bool(a.age_replace),
+                              "source": "Kokoro-82M v1.0 English voices (hexgrad, Apache-2.0) via "
+                                        "remsky/Kokoro-FastAPI api/src/voices/v1_0",
+                              "tuning_lines": list(TUNING_LINES), "fit": report})
     (run / "fit_report.json").write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "gender_right_by_floor"}, indent=1))
     print(f"wrote {a.out} sha256 {sha}")
@@ -323,10 +316,7 @@ def cmd_check(a) -> None:
 
     run = Path(a.run)
     stock = list(np.load(run / "stock.npy", allow_pickle=True))
-    from sklearn.linear_model import LogisticRegression
-
-    se = unit(np.stack([r["emb"] for r in stock]))
-    gj = LogisticRegression(C=1.0, max_iter=2000).fit(se, np.array([r["voice"][1] == "f" for r in stock]))
+    gj = stock_gender_judge(stock)[0]
     vm = PersonaVoice(VoicePrior.load(a.prior), threads=a.threads)
     J = VoiceJudges(a.threads)
     rows = []
