@@ -103,7 +103,7 @@ STYLE_STEPS = [
     "then c = c / sum(c)",
     "without mix_ keys: for (fv, fw) in ((true, female), (false, 1 - female)), for (bv, bw) in ((true, british), "
     "(false, 1 - british)): m = the voices with female == fv and british == bv; if fw * bw > 0 and m is not "
-    "empty: c[m] += fw * bw / count(m)",
+    "empty: c[m] += fw * bw * centre_weights[m] / sum(centre_weights[m])",
     "z_spk[k] = voice['s%02d' % k] for k < K_S, z_pro[k] = voice['p%02d' % k] for k < K_P (0 when absent)",
     "w_spk = c + (z_spk * sd_spk) @ A_spk; w_pro = c + (z_pro * sd_pro) @ A_pro   ((V,) each)",
     "for a chunk of n symbols: row = float64(packs[:, clamp(n, 1, 510) - 1, :])   ((V, 256))",
@@ -120,7 +120,7 @@ def _prior_doc(prior, source: dict[str, Any]) -> dict[str, Any]:
     f64 = lambda a: np.asarray(a, np.float64).tolist()  # noqa: E731  (json writes floats that read back exactly)
     return {"format_version": 1, "source_model": source, "names": list(prior.names),
             "female": [bool(x) for x in prior.female], "british": [bool(x) for x in prior.british],
-            "groups": groups, "k_spk": prior.k_spk, "k_pro": prior.k_pro,
+            "groups": groups, "centre_weights": f64(prior.centre_weights), "k_spk": prior.k_spk, "k_pro": prior.k_pro,
             "A_spk": f64(prior.A_spk), "sd_spk": f64(prior.sd_spk), "A_pro": f64(prior.A_pro),
             "sd_pro": f64(prior.sd_pro),
             "packs": {"file": VOICE_PACKS_FILE, "dtype": "float32", "shape": [V, P, D],

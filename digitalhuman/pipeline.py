@@ -322,7 +322,7 @@ class PersonaPipeline:
         traits = fuse(self._need("fusion"), latent, gender=gender, age=float(np.clip(age[0], 16, 90))).traits
         traits["female"] = round(float(np.clip(female, 0.0, 1.0)), 4)
         latent = latent.copy()
-        code = vm.voice_code_of(feats[0])
+        code = vm.voice_code_of(feats[0], female)
         latent[SL_VOICE.start : SL_VOICE.start + len(code)] = code
         return self.render(latent, traits, lines, seed=seed, face=face,
                            origin={"from_voice": {"female_prob": round(female, 4), "age": round(float(age[0]), 1)}})

@@ -14,7 +14,8 @@ then float32; the same numpy gives the same bytes. With ``voice`` = persona.json
 - centre ``c`` (V,): with ``mix_<stock voice>`` keys, ``c[v] += weight`` in the file's order, then
   ``c /= c.sum()``; otherwise the gender / accent mix of the four groups' means: for
   ``(fv, fw)`` in ``((1, female), (0, 1 - female))`` and ``(bv, bw)`` in ``((1, british), (0, 1 - british))``,
-  the voices ``m`` with ``female == fv`` and ``british == bv`` get ``c[m] += fw * bw / len(m)``
+  the voices ``m`` with ``female == fv`` and ``british == bv`` get
+  ``c[m] += fw * bw * centre_weights[m] / sum(centre_weights[m])``
   (when ``fw * bw > 0`` and ``m`` is not empty);
 - ``z_spk[k] = voice["s%02d" % k]`` for ``k < K_S``, ``z_pro[k] = voice["p%02d" % k]`` for ``k < K_P``
   (0 when absent); ``w_spk = c + (z_spk * sd_spk) @ A_spk``, ``w_pro = c + (z_pro * sd_pro) @ A_pro``;
@@ -48,7 +49,8 @@ def load_prior(export_dir: str | Path) -> dict:
     export_dir = Path(export_dir)
     doc = json.loads((export_dir / PRIOR_FILE).read_text(encoding="utf-8"))
     prior = {"names": list(doc["names"]), "sha256": doc["source_model"]["sha256"],
-             "female": np.asarray(doc["female"], bool), "british": np.asarray(doc["british"], bool)}
+             "female": np.asarray(doc["female"], bool), "british": np.asarray(doc["british"], bool),
+             "centre_weights": np.asarray(doc.get("centre_weights", [1.0] * len(doc["names"])), np.float64)}
     for k in ("A_spk", "sd_spk", "A_pro", "sd_pro"):
         prior[k] = np.asarray(doc[k], np.float64)
     prior["packs"] = np.asarray(np.load(export_dir / doc["packs"]["file"]), np.float32)
@@ -76,7 +78,7 @@ def voice_weights(prior: dict, voice: dict) -> tuple[np.ndarray, np.ndarray]:
             for b_on, bw in ((True, british), (False, 1.0 - british)):
                 m = (prior["female"] == f_on) & (prior["british"] == b_on)
                 if fw * bw > 0 and m.any():
-                    c[m] += fw * bw / m.sum()
+                    c[m] += fw * bw * prior["centre_weights"][m] / prior["centre_weights"][m].sum()
     z = np.array([voice.get(f"s{i:02d}", 0.0) for i in range(len(prior["sd_spk"]))])
     zp = np.array([voice.get(f"p{i:02d}", 0.0) for i in range(len(prior["sd_pro"]))])
     w_spk = c + (np.asarray(z, np.float64) * prior["sd_spk"]) @ prior["A_spk"]

@@ -189,22 +189,51 @@ def cmd_fit(a) -> None:
     E = unit(np.stack([r["emb"] for r in rows]))
     Q = np.array([r["dnsmos"] for r in rows])
 
-    gj, se, sf = stock_gender_judge(stock)
-    logit = gj.decision_function(E)
+    if a.gender_judge == "cv":  # the gender judge fitted on the Common Voice training speakers
+        from digitalhuman.evaluate.voice_judges import fit_gender_judge, real_clips
+
+        real, _ = real_clips(None, a.cv, a.cache)
+        tr = ~real.holdout
+        cj = fit_gender_judge(real.emb[tr], real.log_f0[tr], real.female[tr])
+        pf = np.clip(cj.p_female(np.stack([r["emb"] for r in rows]), np.array([r["vf"][0] for r in rows])), 1e-6, 1 - 1e-6)
+        logit = np.log(pf / (1 - pf))
+        # centre weights: how surely the judge hears each stock voice as its gender (its renderings
+        # on the tuning lines; no F0 was kept for them, so the judge takes the training mean)
+        p_own = np.zeros(len(names))
+        for v, name in enumerate(names):
+            e = np.stack([r["emb"] for r in stock if r["voice"] == name])
+            p = cj.p_female(e, np.full(len(e), np.nan)).mean()
+            p_own[v] = p if name[1] == "f" else 1.0 - p
+        report["stock_p_own_gender"] = dict(zip(names, np.round(p_own, 3).tolist()))
+        centre_weights = p_own ** a.centre_power
+    else:  # a judge fitted on the stock voices' renderings
+        gj, se, sf = stock_gender_judge(stock)
+        logit = gj.decision_function(E)
+        report["own_gender_judge_stock_acc"] = float(gj.score(se, sf))
+        centre_weights = np.ones(len(names))
+    report["gender_judge"] = a.gender_judge
     sign = np.where(female, 1.0, -1.0)
-    report["own_gender_judge_stock_acc"] = float(gj.score(se, sf))
     report["samples_gender_right"] = float(np.mean(sign * logit > 0))
     # direction in z that moves the gender judge (towards female), fitted within each gender
     W, _ = _ridge(np.c_[Z, female], logit[:, None], 1.0)
     gender_dir = unit(W[:K_SPK, 0])
     proj = Z @ gender_dir
-    # floor: the furthest a voice may go towards the other gender with >= 98% of samples judged right
-    floors = np.linspace(0.0, 3.0, 31)
-    ok = [np.mean((sign * logit > 0)[sign * proj >= -f]) if np.any(sign * proj >= -f) else 1.0 for f in floors]
-    good = [f for f, o in zip(floors, ok) if o >= 0.98]
-    gender_floor = float(max(good)) if good else 0.0
-    report["gender_floor"] = gender_floor
-    report["gender_right_by_floor"] = {f"{f:.1f}": round(float(o), 3) for f, o in zip(floors, ok)}
+    # floor per gender: the furthest a voice may go towards the other gender with >= --floor-acc of
+    # that gender's samples judged right (negative: it must stay that far on its own side)
+    floors = np.round(np.linspace(-2.0, 3.0, 51), 2)
+    gender_floors = []
+    for g in (True, False):
+        m = female == g
+        right, side = (sign * logit > 0)[m], (sign * proj)[m]
+        ok = [np.mean(right[side >= -f]) if np.sum(side >= -f) >= 5 else 1.0 for f in floors]
+        good = [f for f, o in zip(floors, ok) if o >= a.floor_acc]
+        gender_floors.append(float(max(good)) if good else float(floors[0]))
+        report[f"gender_right_by_floor_{'female' if g else 'male'}"] = {f"{f:.1f}": round(float(o), 3)
+                                                                        for f, o in zip(floors, ok)}
+    if a.gender_floors:
+        gender_floors = [float(x) for x in a.gender_floors.split(",")]
+    gender_floor = max(gender_floors)
+    report["gender_floors"] = gender_floors
 
     # speaker sensitivity per direction: embedding ~ linear in z (per gender); quality ~ quadratic
     sens = np.zeros(K_SPK)
@@ -232,6 +261,7 @@ def cmd_fit(a) -> None:
     if a.uniform_spread:
         spread = np.full(K_SPK, a.uniform_spread)
         report["spread_spk"] = spread.tolist()
+    report["spread_gender"] = [a.spread_female, a.spread_male]
 
     # quality guard: DNSMOS ~ intercept + sum_k (lin_k z_k + quad_k z_k^2) + sum_j quad_pro_j zp_j^2
     P = np.stack([r["zp"] for r in rows])
@@ -292,16 +322,25 @@ def cmd_fit(a) -> None:
     pred = ((F[okf] - fm) / fs) @ Wf + bf
     report["features_to_z_r2"] = float(1 - np.sum((pred - Z[okf]) ** 2) / np.sum((Z[okf] - Z[okf].mean(0)) ** 2))
 
+    anchor = None
+    if a.anchor_top:  # anchored voices: a few stock voices picked by the voice code, then the deviation
+        proj = np.random.default_rng(a.anchor_seed).standard_normal((K_SPK, len(names))) / np.sqrt(K_SPK)
+        anchor = {"proj": np.round(proj, 6).tolist(), "temperature": a.anchor_temp, "top": a.anchor_top,
+                  "spread": a.anchor_spread, "power": a.anchor_power, "seed": a.anchor_seed}
+        report["anchor"] = {k: v for k, v in anchor.items() if k != "proj"}
     sha = write_prior(a.out, names, b["packs"], k_spk=K_SPK, k_pro=K_PRO, spread_spk=spread, spread_pro=spread_pro,
                       gender_dir=gender_dir, gender_floor=gender_floor, age_dir=age_dir, age_gain=age_gain,
                       features=(fm, fs, Wf, bf), quality=(q_lin, q_quad, q_quad_pro),
                       config={"quality_intercept": float(bg[0]), "quality_min": a.quality_min,
+                              "gender_floors": gender_floors, "spread_gender": [a.spread_female, a.spread_male],
+                              "centre_weights": np.round(centre_weights, 6).tolist(),
+                              **({"anchor": anchor} if anchor else {}),
                               "age_replace": bool(a.age_replace),
                               "source": "Kokoro-82M v1.0 English voices (hexgrad, Apache-2.0) via "
                                         "remsky/Kokoro-FastAPI api/src/voices/v1_0",
                               "tuning_lines": list(TUNING_LINES), "fit": report})
     (run / "fit_report.json").write_text(json.dumps(report, indent=1))
-    print(json.dumps({k: v for k, v in report.items() if k != "gender_right_by_floor"}, indent=1))
+    print(json.dumps({k: v for k, v in report.items() if not k.startswith("gender_right_by_floor")}, indent=1))
     print(f"wrote {a.out} sha256 {sha}")
 
 
@@ -314,9 +353,14 @@ def cmd_check(a) -> None:
     from digitalhuman.voice.persona_voice import PersonaVoice
     from digitalhuman.voice.prior import VoicePrior
 
+    from digitalhuman.evaluate.voice_judges import fit_gender_judge, real_clips
+
     run = Path(a.run)
     stock = list(np.load(run / "stock.npy", allow_pickle=True))
     gj = stock_gender_judge(stock)[0]
+    real, _ = real_clips(None, a.cv, a.cache)
+    tr = ~real.holdout
+    cj = fit_gender_judge(real.emb[tr], real.log_f0[tr], real.female[tr])
     vm = PersonaVoice(VoicePrior.load(a.prior), threads=a.threads)
     J = VoiceJudges(a.threads)
     rows = []
@@ -327,17 +371,25 @@ def cmd_check(a) -> None:
         params = vm.params(1.0 if female else 0.0, 35.0, lat[SL_VOICE], lat[SL_STYLE], accent=accent_of(lat))
         audio = vm.speak(TUNING_LINES[k % len(TUNING_LINES)], params)[0]
         r = judge_clip(J, audio)
-        rows.append({"female": female, "emb": r["emb"], "dnsmos": r["dnsmos"]})
-    out = {}
+        rows.append({"female": female, "emb": r["emb"], "dnsmos": r["dnsmos"], "log_f0": r["vf"][0]})
+    # nearest stock voice: each clip's cosine to the closest stock voice's mean embedding (its
+    # renderings on the tuning lines); for reference, each stock clip's to the closest *other* voice's
+    voices = sorted({r["voice"] for r in stock})
+    cent = unit(np.stack([unit(np.stack([r["emb"] for r in stock if r["voice"] == v])).mean(0) for v in voices]))
+    near = (unit(np.stack([r["emb"] for r in rows])) @ cent.T).max(1)
+    ref = [max(float(unit(r["emb"]) @ c) for v, c in zip(voices, cent) if v != r["voice"]) for r in stock]
+    out = {"nearest_stock": round(float(near.mean()), 3), "nearest_stock_ref": round(float(np.mean(ref)), 3)}
     for g in (True, False):
         R = [r for r in rows if r["female"] == g]
         E = unit(np.stack([r["emb"] for r in R]))
         C = E @ E.T
         q = [r["dnsmos"] for r in R]
         pf = gj.predict_proba(E)[:, 1]
+        pcv = cj.p_female(np.stack([r["emb"] for r in R]), np.array([r["log_f0"] for r in R]))
         out["women" if g else "men"] = {"cos": round(float(C[np.triu_indices(len(R), 1)].mean()), 3),
                                         "dnsmos_mean": round(float(np.mean(q)), 3), "dnsmos_min": round(float(np.min(q)), 3),
-                                        "gender_right": float(np.mean((pf > 0.5) == g))}
+                                        "gender_right": float(np.mean((pf > 0.5) == g)),
+                                        "gender_right_cv": float(np.mean((pcv > 0.5) == g))}
     print(json.dumps(out))
 
 
@@ -396,8 +448,21 @@ def main() -> None:
     p.add_argument("--age-gain", type=float, default=None, help="z units per decade along age_dir (default: fitted)")
     p.add_argument("--age-replace", action="store_true",
                    help="a voice's coordinate along age_dir is set by the age alone (not drawn)")
-    p.add_argument("--cv", default="../shared/data/commonvoice61", help="Common Voice folder (--age-judge cv)")
-    p.add_argument("--cache", default=None, help="the judges' cache of the real clips (--age-judge cv)")
+    p.add_argument("--cv", default="../shared/data/commonvoice61", help="Common Voice folder (the cv judges)")
+    p.add_argument("--cache", default=None, help="the judges' cache of the real clips (the cv judges)")
+    p.add_argument("--gender-judge", choices=["cv", "stock"], default="cv",
+                   help="judge of the samples' gender: fitted on Common Voice training speakers, or on stock renderings")
+    p.add_argument("--centre-power", type=float, default=4.0,
+                   help="a stock voice weighs P(judged its gender)^power in its group's centre (0: equal)")
+    p.add_argument("--anchor-top", type=int, default=0, help="anchor each voice on its code's top-N stock voices (0: off)")
+    p.add_argument("--anchor-temp", type=float, default=0.3, help="softmax temperature of the anchor choice")
+    p.add_argument("--anchor-spread", type=float, default=0.6, help="the deviation's scale around the anchors")
+    p.add_argument("--anchor-power", type=float, default=1.0, help="weight of log(centre_weights) in the choice")
+    p.add_argument("--anchor-seed", type=int, default=1603)
+    p.add_argument("--floor-acc", type=float, default=0.98, help="share judged right within each gender's floor")
+    p.add_argument("--gender-floors", default="", help="female,male floors (instead of fitted)")
+    p.add_argument("--spread-female", type=float, default=1.0, help="scales every speaker spread of women's voices")
+    p.add_argument("--spread-male", type=float, default=1.0, help="scales every speaker spread of men's voices")
     p.add_argument("--quality-alpha", type=float, default=5.0)
     p.add_argument("--quality-min", type=float, default=3.3, help="predicted DNSMOS a voice is pulled in to")
     p = sub.add_parser("check")
@@ -406,6 +471,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=24)
     p.add_argument("--seed", type=int, default=50_000, help="first tuning seed (not an evaluation seed)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cv", default="../shared/data/commonvoice61")
+    p.add_argument("--cache", required=True)
     p = sub.add_parser("check-age")
     p.add_argument("--prior", required=True)
     p.add_argument("--n", type=int, default=24)

@@ -43,10 +43,10 @@ FILES = ("face.png", "voice_00.wav", "voice_01.wav")
 TINY_GOLDENS = {
     "7/face.png": "b235da613cc3502b81b3d582c8a0dd28072b45842e0268748ac7038b407d3f39",
     "7/voice_00.wav": "ee8fb89b1d38c8bf8ef98892ce0fcd6495584026ea43eb2680bdd30da1ade33e",
-    "7/voice_01.wav": "d5c71200ca446ca98d0bb2ad8c9f48710831fcf995fe4ed5d6e0944b194ff746",
+    "7/voice_01.wav": "0003e98f122c7037849609567e3490f60515ddfad09a69c46fa480ec1b428b5c",
     "42/face.png": "dc1a55d9997bf8cafa192a48f42604d7eda4f1f355222adb0dee636fc16d34d0",
     "42/voice_00.wav": "0ab25a39944e95ee2d4be16e38353a4efaa5827a062b1108a911e9281260d936",
-    "42/voice_01.wav": "b8ab1fceba40b5ca90b0e21b486dc6c4538ad58db8e553ff5c28f707ba0306db",
+    "42/voice_01.wav": "8436a8414727477a69808fc5591a2a06c875bf2fc75bb4ad6fc2d50c3aa864fb",
 }
 
 

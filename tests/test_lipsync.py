@@ -18,7 +18,7 @@ from digitalhuman.lipsync.weights import (ARKIT_EXTRA, ARKIT_NAMES, FPS, VISEME_
                                           viseme_weights)
 from digitalhuman.persona import SCHEMA_VERSION, load_persona_doc, parse_persona_json, pcm16
 from digitalhuman.pipeline import PersonaPipeline
-from digitalhuman.voice.stream import FIRST_CHUNK_SYMBOLS, plan_chunks
+from digitalhuman.voice.stream import FIRST_CHUNK_SYMBOLS, PHRASE_HEAD_MIN, plan_chunks
 from digitalhuman.voice.text import WORD_BREAK, phonemize
 from digitalhuman.voice.visemes import VISEMES
 
@@ -204,6 +204,18 @@ def test_plan_first_chunk_short():
     # no sound lost or reordered
     assert [s for c, _ in plan for s in c.symbols if s != WORD_BREAK] == \
         [s for c in phonemize(THREE) for s in c.symbols if s != WORD_BREAK]
+
+
+def test_plan_first_phrase_is_its_own_chunk():
+    """A first sentence with a phrase mark early on is cut there (the first sound comes sooner),
+    a too-short phrase ("Oh,") is not cut off alone, and a short sentence without one stays whole."""
+    def texts(line):
+        return [" ".join(w[0] for w in c.words) for c, _ in plan_chunks(phonemize(line))]
+
+    assert texts("Welcome back, friend. The mines are cursed.")[:2] == ["Welcome back", "friend"]
+    assert texts("Oh, yes, I remember the old mill by the water.")[0] == "Oh yes"
+    assert texts("Have you seen my brother? He left.") == ["Have you seen my brother", "He left"]
+    assert len(plan_chunks(phonemize("Welcome back, friend."))[0][0].symbols) >= PHRASE_HEAD_MIN
 
 
 def test_stream_joins_to_the_wav_exactly(pipe):

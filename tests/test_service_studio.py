@@ -89,6 +89,8 @@ def test_studio_files_are_served_with_a_strict_policy(app):
         assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
         assert r.headers["content-security-policy"] == CSP and "connect-src 'self'" in CSP
         assert "http://" not in r.text and "https://" not in r.text  # nothing from another host
+    head = one(app, "HEAD", "/studio/")  # link checkers and curl -I: the page's headers, no body
+    assert head.status_code == 200 and head.headers["content-type"].startswith("text/html") and head.content == b""
     for bad in ("nope.js", "..%2Fapp.py", "__init__.py"):
         assert one(app, "GET", f"/studio/{bad}").status_code == 404
     assert "/studio/" not in json.dumps(one(app, "GET", "/openapi.json").json()["paths"])

@@ -25,15 +25,17 @@ def add_pages(app: FastAPI) -> None:
                         headers={"Cache-Control": "no-cache", "Content-Security-Policy": CSP,
                                  "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
 
-    @app.get("/", include_in_schema=False)
-    @app.get("/studio", include_in_schema=False)
+    get_head = dict(methods=["GET", "HEAD"], include_in_schema=False)  # HEAD: link checkers, curl -I
+
+    @app.api_route("/", **get_head)
+    @app.api_route("/studio", **get_head)
     async def to_studio(request: Request):
         return RedirectResponse(request.scope.get("root_path", "").rstrip("/") + "/studio/", status_code=307)
 
-    @app.get("/studio/", include_in_schema=False)
+    @app.api_route("/studio/", **get_head)
     async def studio_index():
         return page("index.html")
 
-    @app.get("/studio/{name}", include_in_schema=False)
+    @app.api_route("/studio/{name}", **get_head)
     async def studio_file(name: str):
         return page(name)

@@ -89,13 +89,16 @@ class PersonaVoice:
         of its own deviation around it. ``pitch`` (semitones) and ``pace`` (x speaking rate) nudge it."""
         pr = self.prior
         woman = female >= 0.5
-        z = VOICE_PSI * np.asarray(voice_code, np.float64)[: pr.k_spk] * pr.spread_spk
+        anchored = not like and "anchor" in pr.config  # the centre: stock voices picked by the code
+        z = VOICE_PSI * np.asarray(voice_code, np.float64)[: pr.k_spk] * pr.spread_of(woman)
+        if anchored:
+            z = z * float(pr.config["anchor"]["spread"])
         zp = VOICE_PSI * np.asarray(style_code, np.float64)[: pr.k_pro] * pr.spread_pro
         # keep the voice on its gender's side of the stock voices
         g = float(z @ pr.gender_dir)
-        sign = 1.0 if woman else -1.0
-        if sign * g < -pr.gender_floor:
-            z = z + (-pr.gender_floor - sign * g) * sign * pr.gender_dir
+        sign, floor = (1.0 if woman else -1.0), pr.floor_of(woman)
+        if sign * g < -floor:
+            z = z + (-floor - sign * g) * sign * pr.gender_dir
         adult_age = float(np.clip(age, 18.0, 85.0))
         if pr.config.get("age_replace"):  # the coordinate the age judge reads is the age's alone
             z = z - float(z @ pr.age_dir) * pr.age_dir
@@ -111,6 +114,12 @@ class PersonaVoice:
         if like:
             total = sum(like.values())
             out.update({f"mix_{name}": round(float(w) / total, 4) for name, w in sorted(like.items())})
+        elif anchored:  # before the voice breaks, a boy's anchors are partly a girl's
+            a = max(float(age), CHILD_CURVE_AGES[0])
+            child_w = float(np.interp(a, CHILD_CURVE_AGES, CHILD_WEIGHT)) if age < CHILD_AGE else 0.0
+            f_eff = out["female"] if woman else max(out["female"], BOY_TO_FEMALE * child_w)
+            mix = pr.anchor_mix(f_eff, out["british"], voice_code)
+            out.update({f"mix_{name}": w for name, w in mix.items()})
         out.update({f"s{i:02d}": round(float(v), 4) for i, v in enumerate(z)})
         out.update({f"p{i:02d}": round(float(v), 4) for i, v in enumerate(zp)})
         pitch_st = float(pitch)
@@ -131,12 +140,13 @@ class PersonaVoice:
                     "child": round(child, 4), "f0_hz": round(f0, 2), "formant": round(formant, 4)})
         return out
 
-    def voice_code_of(self, features: np.ndarray) -> np.ndarray:
+    def voice_code_of(self, features: np.ndarray, female: float) -> np.ndarray:
         """The voice code (in N(0, 1) units, before spread) of a clip's voice features: the prior's
         regression from features to the speaker coefficients of rendered voices."""
         pr = self.prior
         z = pr.z_from_features(features)
-        return np.clip(z / (VOICE_PSI * pr.spread_spk), -4, 4)
+        scale = float(pr.config["anchor"]["spread"]) if "anchor" in pr.config else 1.0
+        return np.clip(z / (VOICE_PSI * scale * pr.spread_of(female >= 0.5)), -4, 4)
 
     def weights(self, params: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
         check_params(params, self.prior)

@@ -89,16 +89,46 @@ class VoicePrior:
                    q_lin=f64("q_lin"), q_quad=f64("q_quad"), q_quad_pro=f64("q_quad_pro"), config=dict(config))
 
     # ------------------------------------------------------------------------------ weights
+    @property
+    def centre_weights(self) -> np.ndarray:
+        """(V,) weight of each stock voice in its group's centre (``centre_weights`` in the config:
+        how surely a gender judge hears the voice as its gender; all 1 when absent)."""
+        return np.asarray(self.config.get("centre_weights", np.ones(len(self.names))), np.float64)
+
     def group_weights(self, female: float, british: float) -> np.ndarray:
         """(V,) weights of the centre for a gender / accent mix (each in [0, 1]): the bilinear mix
-        of the four groups' means."""
+        of the four groups' weighted means."""
+        w = np.zeros(len(self.names))
+        cw = self.centre_weights
+        for f_on, fw in ((True, female), (False, 1.0 - female)):
+            for b_on, bw in ((True, british), (False, 1.0 - british)):
+                m = (self.female == f_on) & (self.british == b_on)
+                if fw * bw > 0 and m.any():
+                    w[m] += fw * bw * cw[m] / cw[m].sum()
+        return w
+
+    def anchor_mix(self, female: float, british: float, voice_code: np.ndarray) -> dict[str, float]:
+        """The stock voices a persona's voice is anchored on (the ``anchor`` entry of the config):
+        within each gender x accent group, a softmax over the group's voices of ``voice_code @ proj``
+        (a fixed projection, so related codes pick related voices) plus ``power * log(centre_weights)``
+        (voices a judge hears surely as their gender weigh more), at ``temperature``; the groups mixed
+        as ``group_weights`` mixes them; the ``top`` heaviest voices kept, renormalised."""
+        a = self.config["anchor"]
+        proj = np.asarray(a["proj"], np.float64)  # (K, V)
+        code = np.asarray(voice_code, np.float64)[: proj.shape[0]]
+        score = (code @ proj + float(a.get("power", 0.0)) * np.log(np.maximum(self.centre_weights, 1e-6)))
+        score = score / float(a["temperature"])
         w = np.zeros(len(self.names))
         for f_on, fw in ((True, female), (False, 1.0 - female)):
             for b_on, bw in ((True, british), (False, 1.0 - british)):
                 m = (self.female == f_on) & (self.british == b_on)
                 if fw * bw > 0 and m.any():
-                    w[m] += fw * bw / m.sum()
-        return w
+                    e = np.exp(score[m] - score[m].max())
+                    w[m] += fw * bw * e / e.sum()
+        keep = np.argsort(-w, kind="stable")[: int(a["top"])]
+        total = float(w[keep].sum())
+        mix = {self.names[v]: round(float(w[v]) / total, 4) for v in sorted(keep)}
+        return {name: x for name, x in mix.items() if x > 0}
 
     def stock_weights(self, mix: dict[str, float]) -> np.ndarray:
         """(V,) weights of a named mix of stock voices (normalised to sum 1)."""
@@ -117,6 +147,19 @@ class VoicePrior:
         """The (256,) float32 style for an utterance of ``n_symbols`` phonemes."""
         row = self.packs[:, min(max(n_symbols, 1), self.packs.shape[1]) - 1, :].astype(np.float64)  # (V, 256)
         return np.concatenate([w_spk @ row[:, :128], w_pro @ row[:, 128:]]).astype(np.float32)
+
+    def spread_of(self, woman: bool) -> np.ndarray:
+        """(K_S,) spread of the speaker directions for a woman's or a man's voice (``spread_gender``
+        in the config scales ``spread_spk`` per gender; 1 and 1 when absent)."""
+        f, m = self.config.get("spread_gender", (1.0, 1.0))
+        return self.spread_spk * float(f if woman else m)
+
+    def floor_of(self, woman: bool) -> float:
+        """How far along ``gender_dir`` a woman's voice may go towards the men's (``z . gender_dir >=
+        -floor``; a man's mirrored): ``gender_floors`` [female, male] in the config, else ``gender_floor``.
+        A negative floor keeps a voice that far on its own gender's side."""
+        f, m = self.config.get("gender_floors", (self.gender_floor, self.gender_floor))
+        return float(f if woman else m)
 
     def predicted_quality(self, z: np.ndarray, zp: np.ndarray) -> float:
         """DNSMOS that the quality model fitted on judged renderings predicts for coefficients ``z``, ``zp``."""

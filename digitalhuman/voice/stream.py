@@ -1,8 +1,8 @@
 """A line as a sequence of independently rendered chunks: the unit of streaming *and* of ``say``.
 
 A line is cut into chunks at sentence and phrase boundaries (``plan_chunks``): the first chunk
-short (at most ``FIRST_CHUNK_SYMBOLS`` voice symbols, cut after its last phrase mark, else between
-words), the others at most ``CHUNK_SYMBOLS`` (cut after a phrase mark where one fits). Each chunk is
+short (the first sentence's first phrase when it ends within ``FIRST_CHUNK_SYMBOLS`` voice symbols,
+else at most that many, cut after a phrase mark, else between words), the others at most ``CHUNK_SYMBOLS`` (cut after a phrase mark where one fits). Each chunk is
 synthesised, rendered and loudness-normalised on its own, from its own generator
 (``rng_for(index)``), so chunk ``i`` never depends on audio after it: streaming yields chunks as
 they are rendered and ``say`` joins the same chunks, which makes the joined PCM of a stream the
@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .text import WORD_BREAK, PhonemeChunk, _pack
+from .text import PUNCTUATION, WORD_BREAK, PhonemeChunk, _pack
 from .visemes import phonemes_to_visemes
 
 __all__ = ["FIRST_CHUNK_SYMBOLS", "CHUNK_SYMBOLS", "SpeechChunk", "plan_chunks", "chunk_visemes", "join_tracks"]
 
-FIRST_CHUNK_SYMBOLS = 40  # ~1.5-2.5 s of speech: what a listener waits for before the first sound
+FIRST_CHUNK_SYMBOLS = 24  # ~1-1.5 s of speech: what a listener waits for before the first sound
+PHRASE_HEAD_MIN = 8  # a shorter first phrase ("Oh," "Well,") is not cut off on its own
 CHUNK_SYMBOLS = 160
 
 
@@ -74,11 +75,25 @@ def _repack(chunk: PhonemeChunk, limit: int) -> list[PhonemeChunk]:
 
 
 def _split_head(chunk: PhonemeChunk, first: int, limit: int) -> list[PhonemeChunk]:
-    """A short head of at most ``first`` symbols (cut after a phrase mark, else between words),
-    then the rest of the sentence in pieces of at most ``limit``."""
+    """The first sentence's head, then the rest of it in pieces of at most ``limit``.
+
+    The head is the sentence's first phrase when that ends (at a punctuation mark, not the
+    sentence's end) within ``first`` symbols and has at least ``PHRASE_HEAD_MIN``; else a sentence of
+    at most ``first`` symbols stays whole; else the head is at most ``first`` symbols, cut after a
+    phrase mark, else between words."""
+    words, texts = _words_of(chunk)
+    size = -1
+    for j, w in enumerate(words[:-1]):
+        size += len(w) + 1
+        if size > first:
+            break
+        if w[-1] in PUNCTUATION and size >= PHRASE_HEAD_MIN:
+            return [PhonemeChunk(chunk.text, tuple(sym), tuple(spans))
+                    for sym, spans in _pack(words[: j + 1], first, texts[: j + 1]) + _pack(words[j + 1 :], limit, texts[j + 1 :])]
+    if len(chunk.symbols) <= first:
+        return [chunk]
     packed = _repack(chunk, first)
-    words: list[list[str]] = []
-    texts: list[str] = []
+    words, texts = [], []
     for piece in packed[1:]:
         w, t = _words_of(piece)
         words += w
@@ -96,7 +111,7 @@ def plan_chunks(chunks: Sequence[PhonemeChunk], first: int = FIRST_CHUNK_SYMBOLS
     """
     out: list[tuple[PhonemeChunk, bool]] = []
     for i, chunk in enumerate(chunks):
-        if i == 0 and len(chunk.symbols) > first:
+        if i == 0:
             pieces = _split_head(chunk, first, limit)
         else:
             pieces = _repack(chunk, limit)
