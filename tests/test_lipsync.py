@@ -215,6 +215,10 @@ def test_plan_first_phrase_is_its_own_chunk():
     assert texts("Welcome back, friend. The mines are cursed.")[:2] == ["Welcome back", "friend"]
     assert texts("Oh, yes, I remember the old mill by the water.")[0] == "Oh yes"
     assert texts("Have you seen my brother? He left.") == ["Have you seen my brother", "He left"]
+    # no mark: before a word that opens a phrase, not inside one (Whisper misheard such seams)
+    assert texts("I only sell potions to adventurers who survived.")[0] == "I only sell potions"
+    assert texts("We need 40 more arrows before the raiders return at dawn.")[0] == "We need forty more arrows"
+    assert not texts("That sword will cost you 250 gold coins and a copper.")[0].endswith("hundred")
     assert len(plan_chunks(phonemize("Welcome back, friend."))[0][0].symbols) >= PHRASE_HEAD_MIN
 
 
