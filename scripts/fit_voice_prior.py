@@ -206,6 +206,8 @@ def cmd_fit(a) -> None:
             p_own[v] = p if name[1] == "f" else 1.0 - p
         report["stock_p_own_gender"] = dict(zip(names, np.round(p_own, 3).tolist()))
         centre_weights = p_own ** a.centre_power
+        if a.centre_men_only:
+            centre_weights[[n[1] == "f" for n in names]] = 1.0
     else:  # a judge fitted on the stock voices' renderings
         gj, se, sf = stock_gender_judge(stock)
         logit = gj.decision_function(E)
@@ -367,7 +369,7 @@ def cmd_check(a) -> None:
     for k in range(a.n):
         seed = a.seed + k
         lat = persona_latent(seed)
-        female = k % 2 == 0
+        female = {"female": True, "male": False}.get(a.only, k % 2 == 0)
         params = vm.params(1.0 if female else 0.0, 35.0, lat[SL_VOICE], lat[SL_STYLE], accent=accent_of(lat))
         audio = vm.speak(TUNING_LINES[k % len(TUNING_LINES)], params)[0]
         r = judge_clip(J, audio)
@@ -379,7 +381,7 @@ def cmd_check(a) -> None:
     near = (unit(np.stack([r["emb"] for r in rows])) @ cent.T).max(1)
     ref = [max(float(unit(r["emb"]) @ c) for v, c in zip(voices, cent) if v != r["voice"]) for r in stock]
     out = {"nearest_stock": round(float(near.mean()), 3), "nearest_stock_ref": round(float(np.mean(ref)), 3)}
-    for g in (True, False):
+    for g in sorted({r["female"] for r in rows}, reverse=True):
         R = [r for r in rows if r["female"] == g]
         E = unit(np.stack([r["emb"] for r in R]))
         C = E @ E.T
@@ -459,6 +461,7 @@ def main() -> None:
     p.add_argument("--anchor-spread", type=float, default=0.6, help="the deviation's scale around the anchors")
     p.add_argument("--anchor-power", type=float, default=1.0, help="weight of log(centre_weights) in the choice")
     p.add_argument("--anchor-seed", type=int, default=1603)
+    p.add_argument("--centre-men-only", action="store_true", help="weigh only the men's group centres")
     p.add_argument("--floor-acc", type=float, default=0.98, help="share judged right within each gender's floor")
     p.add_argument("--gender-floors", default="", help="female,male floors (instead of fitted)")
     p.add_argument("--spread-female", type=float, default=1.0, help="scales every speaker spread of women's voices")
@@ -473,6 +476,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cv", default="../shared/data/commonvoice61")
     p.add_argument("--cache", required=True)
+    p.add_argument("--only", choices=["female", "male"], default=None, help="personas of one gender only")
     p = sub.add_parser("check-age")
     p.add_argument("--prior", required=True)
     p.add_argument("--n", type=int, default=24)
