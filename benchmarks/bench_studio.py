@@ -19,7 +19,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,18 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from digitalhuman.eval_lines import EVAL_LINES  # noqa: E402
 from tests.service_proc import free_port, running_service  # noqa: E402
 from tests.test_gallery import CHROMIUM, headless_chromium  # noqa: E402
-
-
-def _wait(cdp, s, expr: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cdp.js(s, expr)
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            status = cdp.js(s, "document.getElementById('status').textContent")
-            raise TimeoutError(f"{expr}: {status}")
-        time.sleep(0.02)
+from tests.test_studio import _wait  # noqa: E402  (polls a page expression; fails with the page's status)
 
 
 def main() -> None:
@@ -66,11 +54,11 @@ def main() -> None:
                 cdp.call("Page.enable", session=s)
                 for k in range(a.runs):
                     cdp.call("Page.navigate", {"url": f"{base}/studio/"}, s)
-                    face.append(_wait(cdp, s, "window.studio && window.studio.firstFaceMs"))
+                    face.append(_wait(cdp, s, "window.studio && window.studio.firstFaceMs", 60))
                     seed = 100 + k
                     cdp.js(s, f"{{ const c = document.getElementById('s-seed'); c.value = '{seed}';"
                               "c.dispatchEvent(new Event('change')); }")
-                    _wait(cdp, s, f"window.studio.shown === JSON.stringify({{seed: {seed}}})")
+                    _wait(cdp, s, f"window.studio.shown === JSON.stringify({{seed: {seed}}})", 60)
                     line = EVAL_LINES[k % len(EVAL_LINES)]
                     cdp.js(s, "(() => { const t = document.getElementById('s-text'); t.value = ''; t.focus(); })()")
                     cdp.call("Input.insertText", {"text": line}, s)
@@ -78,9 +66,9 @@ def main() -> None:
                         cdp.call("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter",
                                                             "windowsVirtualKeyCode": 13,
                                                             "text": "\r" if kind == "keyDown" else ""}, s)
-                    _wait(cdp, s, "window.studio.firstAudioMs")
+                    _wait(cdp, s, "window.studio.firstAudioMs", 60)
                     audio.append(cdp.js(s, "window.studio.firstAudioMs - window.studio.speakMs"))
-                    _wait(cdp, s, "window.studio.done")
+                    _wait(cdp, s, "window.studio.done", 60)
                     ttfb.append(cdp.js(s, "(() => { const e = performance.getEntriesByType('resource')"
                                           ".filter(x => x.name.includes('/say/stream')).pop();"
                                           " return e ? e.responseStart - e.requestStart : -1; })()"))

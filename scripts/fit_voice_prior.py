@@ -154,6 +154,23 @@ def cmd_sample(a) -> None:
             print(f"sample {n + 1}/{a.n} ({time.time() - t:.0f} s)", flush=True)
 
 
+_CV_JUDGES: dict = {}
+
+
+def cv_judges(cv: str, cache: str | None):
+    """``(gender judge, age judge)`` fitted on the Common Voice training speakers (the evaluation's
+    judges; the real clips' judge inputs read once per process from ``cache``)."""
+    if (cv, cache) not in _CV_JUDGES:
+        from digitalhuman.evaluate.voice_judges import clip_ages, fit_age_judge, fit_gender_judge, real_clips
+
+        real, _ = real_clips(None, cv, cache)
+        tr = ~real.holdout
+        _CV_JUDGES[cv, cache] = (fit_gender_judge(real.emb[tr], real.log_f0[tr], real.female[tr]),
+                                 fit_age_judge(real.emb[tr], real.log_f0[tr], clip_ages(cv, real.files)[tr],
+                                               real.speaker[tr]))
+    return _CV_JUDGES[cv, cache]
+
+
 def _ridge(X: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     mx, my = X.mean(0), Y.mean(0)
     Xc = X - mx
@@ -190,11 +207,7 @@ def cmd_fit(a) -> None:
     Q = np.array([r["dnsmos"] for r in rows])
 
     if a.gender_judge == "cv":  # the gender judge fitted on the Common Voice training speakers
-        from digitalhuman.evaluate.voice_judges import fit_gender_judge, real_clips
-
-        real, _ = real_clips(None, a.cv, a.cache)
-        tr = ~real.holdout
-        cj = fit_gender_judge(real.emb[tr], real.log_f0[tr], real.female[tr])
+        cj = cv_judges(a.cv, a.cache)[0]
         pf = np.clip(cj.p_female(np.stack([r["emb"] for r in rows]), np.array([r["vf"][0] for r in rows])), 1e-6, 1 - 1e-6)
         logit = np.log(pf / (1 - pf))
         # centre weights: how surely the judge hears each stock voice as its gender (its renderings
@@ -285,11 +298,7 @@ def cmd_fit(a) -> None:
     age_dir, age_gain = np.zeros(K_SPK), 0.0
     years = None
     if a.age_judge == "cv":  # the ridge age judge fitted on the Common Voice training speakers
-        from digitalhuman.evaluate.voice_judges import clip_ages, fit_age_judge, real_clips
-
-        real, _ = real_clips(None, a.cv, a.cache)
-        tr = ~real.holdout
-        aj = fit_age_judge(real.emb[tr], real.log_f0[tr], clip_ages(a.cv, real.files)[tr], real.speaker[tr])
+        aj = cv_judges(a.cv, a.cache)[1]
         years = aj.years(np.stack([r["emb"] for r in rows]), np.array([r["vf"][0] for r in rows]))
     elif a.age_judge == "vae":  # the shipped speech VAE's trait inference on the voice features
         from digitalhuman.voice.vae import load_voice_vae
@@ -355,14 +364,10 @@ def cmd_check(a) -> None:
     from digitalhuman.voice.persona_voice import PersonaVoice
     from digitalhuman.voice.prior import VoicePrior
 
-    from digitalhuman.evaluate.voice_judges import fit_gender_judge, real_clips
-
     run = Path(a.run)
     stock = list(np.load(run / "stock.npy", allow_pickle=True))
     gj = stock_gender_judge(stock)[0]
-    real, _ = real_clips(None, a.cv, a.cache)
-    tr = ~real.holdout
-    cj = fit_gender_judge(real.emb[tr], real.log_f0[tr], real.female[tr])
+    cj = cv_judges(a.cv, a.cache)[0]
     vm = PersonaVoice(VoicePrior.load(a.prior), threads=a.threads)
     J = VoiceJudges(a.threads)
     rows = []
@@ -399,16 +404,14 @@ def cmd_check_age(a) -> None:
     """Personas of tuning seeds at ages 18-85 voiced by a prior file, one tuning line each, judged by
     the age judge fitted on the Common Voice training speakers: Spearman of judged vs persona age."""
     from digitalhuman.evaluate.fusion_figures import spearman
-    from digitalhuman.evaluate.voice_judges import VoiceJudges, clip_ages, fit_age_judge, log_f0, real_clips
+    from digitalhuman.evaluate.voice_judges import VoiceJudges, log_f0
     from digitalhuman.fusion import SL_STYLE, SL_VOICE
     from digitalhuman.persona import persona_latent
     from digitalhuman.pipeline import accent_of
     from digitalhuman.voice.persona_voice import PersonaVoice
     from digitalhuman.voice.prior import VoicePrior
 
-    real, _ = real_clips(None, a.cv, a.cache)
-    tr = ~real.holdout
-    aj = fit_age_judge(real.emb[tr], real.log_f0[tr], clip_ages(a.cv, real.files)[tr], real.speaker[tr])
+    aj = cv_judges(a.cv, a.cache)[1]
     vm = PersonaVoice(VoicePrior.load(a.prior), threads=a.threads)
     J = VoiceJudges(a.threads)
     ages, judged, fem = [], [], []

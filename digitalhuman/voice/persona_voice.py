@@ -56,6 +56,13 @@ COEF_BOUND = 8.0
 MAX_MIX = 4
 
 
+def child_weight(age: float) -> float:
+    """How much of the child curves a voice of ``age`` takes (1 for young children, 0 from CHILD_AGE)."""
+    if age >= CHILD_AGE:
+        return 0.0
+    return float(np.interp(max(float(age), CHILD_CURVE_AGES[0]), CHILD_CURVE_AGES, CHILD_WEIGHT))
+
+
 class PersonaVoice:
     def __init__(self, prior: VoicePrior, vae: VoiceVAE | None = None, threads: int | None = None):
         self.prior = prior
@@ -115,9 +122,7 @@ class PersonaVoice:
             total = sum(like.values())
             out.update({f"mix_{name}": round(float(w) / total, 4) for name, w in sorted(like.items())})
         elif anchored:  # before the voice breaks, a boy's anchors are partly a girl's
-            a = max(float(age), CHILD_CURVE_AGES[0])
-            child_w = float(np.interp(a, CHILD_CURVE_AGES, CHILD_WEIGHT)) if age < CHILD_AGE else 0.0
-            f_eff = out["female"] if woman else max(out["female"], BOY_TO_FEMALE * child_w)
+            f_eff = out["female"] if woman else max(out["female"], BOY_TO_FEMALE * child_weight(age))
             mix = pr.anchor_mix(f_eff, out["british"], voice_code)
             out.update({f"mix_{name}": w for name, w in mix.items()})
         out.update({f"s{i:02d}": round(float(v), 4) for i, v in enumerate(z)})
@@ -130,7 +135,7 @@ class PersonaVoice:
         formant = 1.0
         if age < CHILD_AGE:
             a = max(float(age), CHILD_CURVE_AGES[0])
-            child = float(np.interp(a, CHILD_CURVE_AGES, CHILD_WEIGHT))
+            child = child_weight(age)
             f0 = float(np.interp(a, CHILD_CURVE_AGES, CHILD_F0_GIRL if woman else CHILD_F0_BOY))
             formant = float(np.interp(a, CHILD_CURVE_AGES, CHILD_FORMANT_GIRL if woman else CHILD_FORMANT_BOY))
             speed *= 1.0 - 0.01 * (CHILD_AGE - a)  # children speak more slowly

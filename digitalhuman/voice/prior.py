@@ -95,17 +95,21 @@ class VoicePrior:
         how surely a gender judge hears the voice as its gender; all 1 when absent)."""
         return np.asarray(self.config.get("centre_weights", np.ones(len(self.names))), np.float64)
 
-    def group_weights(self, female: float, british: float) -> np.ndarray:
-        """(V,) weights of the centre for a gender / accent mix (each in [0, 1]): the bilinear mix
-        of the four groups' weighted means."""
+    def _mix_groups(self, female: float, british: float, within: np.ndarray) -> np.ndarray:
+        """(V,) the bilinear mix of the four gender x accent groups (``female``, ``british`` in [0, 1]),
+        each group's voices weighted by ``within`` (V,) normalised inside the group."""
         w = np.zeros(len(self.names))
-        cw = self.centre_weights
         for f_on, fw in ((True, female), (False, 1.0 - female)):
             for b_on, bw in ((True, british), (False, 1.0 - british)):
                 m = (self.female == f_on) & (self.british == b_on)
                 if fw * bw > 0 and m.any():
-                    w[m] += fw * bw * cw[m] / cw[m].sum()
+                    w[m] += fw * bw * within[m] / within[m].sum()
         return w
+
+    def group_weights(self, female: float, british: float) -> np.ndarray:
+        """(V,) weights of the centre for a gender / accent mix (each in [0, 1]): the bilinear mix
+        of the four groups' weighted means."""
+        return self._mix_groups(female, british, self.centre_weights)
 
     def anchor_mix(self, female: float, british: float, voice_code: np.ndarray) -> dict[str, float]:
         """The stock voices a persona's voice is anchored on (the ``anchor`` entry of the config):
@@ -119,12 +123,12 @@ class VoicePrior:
         score = (code @ proj + float(a.get("power", 0.0)) * np.log(np.maximum(self.centre_weights, 1e-6)))
         score = score / float(a["temperature"])
         w = np.zeros(len(self.names))
-        for f_on, fw in ((True, female), (False, 1.0 - female)):
-            for b_on, bw in ((True, british), (False, 1.0 - british)):
+        for f_on in (True, False):  # softmax within each gender x accent group
+            for b_on in (True, False):
                 m = (self.female == f_on) & (self.british == b_on)
-                if fw * bw > 0 and m.any():
-                    e = np.exp(score[m] - score[m].max())
-                    w[m] += fw * bw * e / e.sum()
+                if m.any():
+                    w[m] = np.exp(score[m] - score[m].max())
+        w = self._mix_groups(female, british, w)
         keep = np.argsort(-w, kind="stable")[: int(a["top"])]
         total = float(w[keep].sum())
         mix = {self.names[v]: round(float(w[v]) / total, 4) for v in sorted(keep)}
