@@ -71,11 +71,12 @@ The voice: Kokoro-82M (not copied here; named in manifest.json "voice")
     What engines do themselves: text -> Kokoro phoneme symbols (misaki's lexicons, Kokoro's own G2P,
     or digitalhuman's text front end; the British lexicon when voice.british >= 0.5); chunks of at most
     400 symbols at sentence / phrase boundaries, each with the style of its own length.
-    Not in the export (post-processing digitalhuman applies after Kokoro): the age cues (voice.child,
-    f0_hz, formant: a child's pitch and vocal tract; voice.pitch_st: a pitch change, e.g. old age) by
-    TD-PSOLA and resampling, the loudness normalisation (-20 dBFS RMS, peaks <= 0.891) and the 0.15 s
-    pauses between sentences. Without them a child's or a pitch-shifted persona keeps the adult,
-    unshifted voice; for those, use the WAVs digitalhuman renders (or its HTTP service at run time).
+    Not in the export: voice.pitch_st, a pitch change digitalhuman makes inside Kokoro (its F0 curve
+    /encoder/Squeeze_output_0 times 2 ** (pitch_st / 12); women's voices and old voices carry one);
+    a child's age cues (voice.child, f0_hz, formant) by TD-PSOLA and resampling after Kokoro; the
+    loudness normalisation (-20 dBFS RMS, peaks <= 0.891) and the 0.15 s pauses between sentences.
+    Without them a persona keeps Kokoro's own pitch and a child the adult voice; for exact voices,
+    use the WAVs digitalhuman renders (or its HTTP service at run time).
     Voice prior: {prior_src['id']}. Licence: {prior_lic}
 
 {VISEME_MAP_FILE}: the voice's phoneme symbols -> the 15 Oculus/Meta visemes (the map digitalhuman uses).

@@ -210,9 +210,14 @@ def export_voice(entry, out: Path, io_spec) -> tuple[dict[str, dict[str, Any]], 
                   "each chunk gets the style of its own length; a chunk that starts a new sentence follows "
                   "0.15 s of silence",
         "not_in_export": [
-            "age cues: voice.child > 0 (child F0 f0_hz and vocal-tract scale formant) and voice.pitch_st != 0 "
-            "are TD-PSOLA pitch changes and resampling digitalhuman applies after Kokoro; an engine that "
-            "skips them gives children and shifted voices the adult, unshifted voice",
+            "pitch: voice.pitch_st (semitones; women's voices carry the pitch map, old voices their age) "
+            "multiplies Kokoro's F0 curve inside the model (the tensor /encoder/Squeeze_output_0 times "
+            "2 ** (pitch_st / 12) before the decoder: digitalhuman.voice.kokoro.graph_with_durations adds "
+            "that input, f0_scale, to this model); an engine that runs the model as it is gives the voice "
+            "Kokoro's own pitch",
+            "age cues: voice.child > 0 (child F0 f0_hz and vocal-tract scale formant, with pitch_st) are "
+            "TD-PSOLA pitch changes and resampling digitalhuman applies after Kokoro; an engine that skips "
+            "them gives children the adult voice",
             "loudness: each chunk scaled to -20 dBFS RMS over its samples with |x| > 1e-3, then peaks "
             "kept at or below 0.891",
             "text to phonemes (see phonemes)",

@@ -22,9 +22,10 @@ then float32; the same numpy gives the same bytes. With ``voice`` = persona.json
 - for ``n`` symbols: ``row = packs[:, clamp(n, 1, 510) - 1, :]`` as float64 (V, 256);
   ``style = float32(concat(w_spk @ row[:, :128], w_pro @ row[:, 128:]))``.
 
-Not here (digitalhuman does them after Kokoro, so engines must do their own or use digitalhuman's
-WAVs): the age cues (``child``, ``f0_hz``, ``formant``, ``pitch_st``: TD-PSOLA pitch change and
-resampling), the loudness normalisation and the pauses between sentences. A persona made with
+Not here (engines must do their own or use digitalhuman's WAVs): ``pitch_st``, which digitalhuman
+applies inside Kokoro (its F0 curve ``/encoder/Squeeze_output_0`` times ``2 ** (pitch_st / 12)``),
+a child's age cues (``child``, ``f0_hz``, ``formant``: TD-PSOLA pitch change and resampling after
+Kokoro), the loudness normalisation and the pauses between sentences. A persona made with
 another voice prior (persona.json ``models.voice_prior.sha256`` is not the export's) is refused:
 its coefficients would name other directions, i.e. another voice.
 """

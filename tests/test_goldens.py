@@ -42,11 +42,11 @@ FILES = ("face.png", "voice_00.wav", "voice_01.wav")
 # sha256 with the tiny weights; update together with the package version (see the docstring)
 TINY_GOLDENS = {
     "7/face.png": "b235da613cc3502b81b3d582c8a0dd28072b45842e0268748ac7038b407d3f39",
-    "7/voice_00.wav": "ee8fb89b1d38c8bf8ef98892ce0fcd6495584026ea43eb2680bdd30da1ade33e",
-    "7/voice_01.wav": "0003e98f122c7037849609567e3490f60515ddfad09a69c46fa480ec1b428b5c",
+    "7/voice_00.wav": "eb0c993c8ae393834f3bb73f66f34d85947bde48f1b640b7fbc0201766d14978",
+    "7/voice_01.wav": "d9d49d7ec0fbf53326c214fcfcc2636191831fd2613b23540343b21af1a4175e",
     "42/face.png": "dc1a55d9997bf8cafa192a48f42604d7eda4f1f355222adb0dee636fc16d34d0",
-    "42/voice_00.wav": "0ab25a39944e95ee2d4be16e38353a4efaa5827a062b1108a911e9281260d936",
-    "42/voice_01.wav": "8436a8414727477a69808fc5591a2a06c875bf2fc75bb4ad6fc2d50c3aa864fb",
+    "42/voice_00.wav": "3825f19bcfefda294953839672fcee56735bf9235f2821bfcadecd864ad3bf3e",
+    "42/voice_01.wav": "543ee1ccd8801596d982cba56c967def1ac6f9103ab407d1c68d5df88dc1880a",
 }
 
 

@@ -49,3 +49,24 @@ def test_same_input_same_samples_on_one_and_two_threads():
     a = shared_kokoro(1).synthesize(tokens, style).audio
     b = Kokoro(2).synthesize(tokens, style).audio
     assert np.array_equal(a, b)
+
+
+def test_f0_scale_moves_the_pitch_inside_the_model_and_the_predictor_knows_it_first():
+    from digitalhuman.evaluate.voice_judges import log_f0
+
+    (chunk,) = phonemize("Sit by the fire and listen, and I will sing you the old songs.")
+    from digitalhuman.pipeline import PersonaPipeline
+
+    tokens = symbols_to_tokens(chunk.symbols)
+    prior = PersonaPipeline.from_pretrained(face=False).voice.prior
+    w = prior.stock_weights({"af_heart": 1.0})
+    style = prior.style(w, w, len(chunk.symbols))
+    k = shared_kokoro(1)
+    base, up = k.synthesize(tokens, style), k.synthesize(tokens, style, f0_scale=2 ** (4 / 12))
+    assert np.array_equal(base.durations, up.durations) and len(base.audio) == len(up.audio)  # timing kept
+    measured = np.exp(log_f0(up.audio, 24_000) - log_f0(base.audio, 24_000))
+    assert 1.2 < measured < 1.35  # four semitones up (x1.26), as heard on the audio
+    predicted = k.predicted_f0(tokens, style)
+    assert 0.9 < predicted / np.exp(log_f0(base.audio, 24_000)) < 1.1  # the predictor's pitch is the audio's
+    with pytest.raises(ValueError):
+        k.synthesize(tokens, style, f0_scale=3.0)

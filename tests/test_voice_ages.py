@@ -45,6 +45,28 @@ def test_child_and_old_cues_follow_the_age(tiny_weights, female):
     assert v[6]["speed"] < v[30]["speed"]  # children speak more slowly
     if not female:
         assert v[14]["f0_hz"] < 200 and v[6]["female"] > 0.5  # boys' voices break; before, they sound like girls
-    assert v[30]["pitch_st"] == 0 and v[60]["pitch_st"] == 0
-    assert (v[80]["pitch_st"] < 0) == bool(female) and v[80]["speed"] < v[30]["speed"]  # old: F0 moves, slower
+    if female:  # the pitch map raises women's Kokoro pitch towards real women's (some 3 semitones)
+        assert 1.5 < v[30]["pitch_st"] < 5 and 1.5 < v[60]["pitch_st"] < 5
+        assert v[80]["pitch_st"] < v[60]["pitch_st"] - 1  # old: F0 falls
+    else:  # men keep Kokoro's pitch until 60, then it rises
+        assert v[30]["pitch_st"] == 0 and v[60]["pitch_st"] == 0 and v[80]["pitch_st"] > 0
+    assert v[6]["pitch_st"] == 0 and v[80]["speed"] < v[30]["speed"]  # a child's pitch is its curves'; old: slower
     assert len({tuple(sorted(x.items())) for x in v.values()}) == len(v)  # every age its own voice
+
+
+def test_pitch_map_places_a_womans_voice_among_real_womens_and_spares_cast_voices(tiny_weights):
+    from digitalhuman.pipeline import PersonaPipeline
+    from digitalhuman.voice import persona_voice as pv
+
+    vm = PersonaPipeline.from_pretrained(tiny_weights, face=False).voice
+    codes = [np.random.default_rng(s).normal(size=16) for s in range(4)]
+    style = np.zeros(12)
+    shifts = [vm.params(1.0, 35, c, style)["pitch_st"] for c in codes]
+    own = [vm.own_f0(vm.params(1.0, 35, c, style)) for c in codes]
+    (mk, sk), (mr, sr) = pv.PITCH_MAP["female"]["kokoro"], pv.PITCH_MAP["female"]["real"]
+    for s, f in zip(shifts, own):  # own pitch before the map -> the same rank among real women
+        expected = 12 * (mr + (np.log(f) - mk) * sr / sk - np.log(f)) / np.log(2)
+        assert abs(s - expected) < 0.01
+    assert all(0 < s <= pv.PITCH_MAP_MAX_ST for s in shifts)
+    assert vm.params(1.0, 35, codes[0], style, like={"af_heart": 1.0})["pitch_st"] == 0  # a cast voice keeps its pitch
+    assert vm.params(1.0, 35, codes[0], style, pitch=2.0)["pitch_st"] == pytest.approx(shifts[0] + 2.0, abs=0.002)

@@ -7,9 +7,18 @@ numbers stored in ``persona.json`` (``voice``), from which every line is rendere
   accent; fractional for blends); ``mix_<name>``: a named mix of stock voices as the centre instead;
 - ``s00``..: the speaker coefficients (the voice prior's directions, in standard deviations, spread
   and age already applied); ``p00``..: the prosody coefficients;
-- ``speed``: Kokoro's speaking rate; ``pitch_st``: a pitch change in semitones (a user's nudge and
-  the pitch of old age); ``child``: 0-1, how far the child curves take over; ``f0_hz`` and
-  ``formant``: the child's F0 and vocal-tract scale (TD-PSOLA + resampling after Kokoro).
+- ``speed``: Kokoro's speaking rate; ``pitch_st``: a pitch change in semitones: the voice's pitch
+  placed among real speakers' (``PITCH_MAP``), the pitch of old age and a user's nudge; Kokoro
+  applies it to its own F0 curve (``f0_scale``); ``child``: 0-1, how far the child curves take over;
+  ``f0_hz`` and ``formant``: the child's F0 and vocal-tract scale (TD-PSOLA + resampling after
+  Kokoro, which then carries the pitch change too).
+
+The pitch map: Kokoro's voices are pitched narrower and closer together than people (women's
+median 170 Hz, men's 122 Hz, measured on the audio of 48 personas each), and a judge of real
+speakers hears pitch: a woman's voice at 140 Hz is heard as a man's. Each adult voice's own pitch
+(the median of Kokoro's predicted F0 on ``PITCH_LINES``, before rendering) keeps its rank among
+the personas of its gender and is moved to the same place among real speakers of that gender
+(log F0 mean and spread of the Common Voice training speakers): ``scripts/fit_voice_pitch.py``.
 
 ``speak_chunks(text, params)`` cuts the line into chunks (``stream.plan_chunks``); each chunk is
 synthesised by Kokoro with the style of its length, given the age cues and normalised on its own,
@@ -54,6 +63,17 @@ PARAM_BOUNDS = {"speed": (0.5, 2.0), "pitch_st": (-12.0, 12.0), "child": (0.0, 1
                 "formant": (0.7, 1.5), "female": (0.0, 1.0), "british": (0.0, 1.0)}
 COEF_BOUND = 8.0
 MAX_MIX = 4
+# The pitch map (scripts/fit_voice_pitch.py --n 100): log F0 mean and sd of 100 personas' predicted
+# pitch (Kokoro side; women's median 171 Hz) and median and robust sd of 320 real women's (Common
+# Voice training speakers, one median per speaker: 207 Hz). Men are left as Kokoro pitches them:
+# their median (116 Hz predicted, 122 Hz measured on the audio) is real men's (123 Hz measured), and
+# real men's spread (robust sd 0.17, 1.7x the personas') would push the highest men's voices
+# towards women's pitch, which is where the judges already mishear some.
+PITCH_LINES = ("The old mill by the river has been closed for twenty years.",
+               "So you want to learn the old songs? Sit by the fire and listen.")
+PITCH_MAP = {"female": {"kokoro": (5.1452, 0.1014), "real": (5.3344, 0.1271)},
+             "male": {"kokoro": (4.7615, 0.1042), "real": (4.7615, 0.1042)}}
+PITCH_MAP_MAX_ST = 6.0
 
 
 def child_weight(age: float) -> float:
@@ -143,7 +163,33 @@ class PersonaVoice:
                 out["female"] = round(max(out["female"], BOY_TO_FEMALE * child), 4)
         out.update({"speed": round(float(np.clip(speed, 0.5, 2.0)), 4), "pitch_st": round(pitch_st, 3),
                     "child": round(child, 4), "f0_hz": round(f0, 2), "formant": round(formant, 4)})
+        if not like and child == 0.0:  # a cast stock voice keeps its pitch; a child's comes from its curves
+            out["pitch_st"] = round(float(np.clip(pitch_st + self.pitch_map_st(out, woman), -12.0, 12.0)), 3)
         return out
+
+    def own_f0(self, params: dict[str, float]) -> float:
+        """The voice's own pitch (Hz): Kokoro's predicted F0 on ``PITCH_LINES``, geometric mean of the
+        lines' medians (no pitch change, no age cues)."""
+        w_spk, w_pro = self.weights(params)
+        accent = "gb" if params["british"] >= 0.5 else "us"
+        logs = []
+        for line in PITCH_LINES:
+            for ch in phonemize(line, accent):
+                f = self.kokoro.predicted_f0(symbols_to_tokens(ch.symbols), self.prior.style(w_spk, w_pro, len(ch.symbols)))
+                if np.isfinite(f):
+                    logs.append(math.log(f))
+        return math.exp(float(np.mean(logs))) if logs else float("nan")
+
+    def pitch_map_st(self, params: dict[str, float], woman: bool) -> float:
+        """Semitones that move this voice's pitch from its place among the personas of its gender to
+        the same place among real speakers (``PITCH_MAP``), within +-``PITCH_MAP_MAX_ST``."""
+        own = self.own_f0({**params, "pitch_st": 0.0})
+        if not np.isfinite(own):
+            return 0.0
+        m = PITCH_MAP["female" if woman else "male"]
+        (mk, sk), (mr, sr) = m["kokoro"], m["real"]
+        target = mr + (math.log(own) - mk) * sr / sk
+        return float(np.clip(12.0 * (target - math.log(own)) / math.log(2.0), -PITCH_MAP_MAX_ST, PITCH_MAP_MAX_ST))
 
     def voice_code_of(self, features: np.ndarray, female: float) -> np.ndarray:
         """The voice code (in N(0, 1) units, before spread) of a clip's voice features: the prior's
@@ -177,7 +223,8 @@ class PersonaVoice:
         start = 0
         for i, (chunk, new_sentence) in enumerate(plan):
             style = self.prior.style(w_spk, w_pro, len(chunk.symbols))
-            sp = self.kokoro.synthesize(symbols_to_tokens(chunk.symbols), style, float(params["speed"]))
+            sp = self.kokoro.synthesize(symbols_to_tokens(chunk.symbols), style, float(params["speed"]),
+                                        f0_scale=self.model_pitch(params))
             y = self.render(sp.audio, params)
             lead = pause if i > 0 and new_sentence else 0
             phonemes, words = _timings(chunk, sp.durations, sr)
@@ -197,11 +244,18 @@ class PersonaVoice:
         return (audio, self.sample_rate, join_tracks(c.visemes for c in chunks),
                 [w for c in chunks for w in c.words], [c.start for c in chunks])
 
+    @staticmethod
+    def model_pitch(params: dict[str, float]) -> float:
+        """Kokoro's ``f0_scale``: an adult's pitch change (a child's goes with the child curves, after)."""
+        if float(params.get("child", 0.0)) > 0:
+            return 1.0
+        return float(2.0 ** (float(params.get("pitch_st", 0.0)) / 12.0))
+
     def render(self, x: np.ndarray, params: dict[str, float]) -> np.ndarray:
-        """Age cues and a pitch nudge on Kokoro's speech, then loudness."""
+        """A child's age cues (with any pitch change) on Kokoro's speech, then loudness."""
         child, shift = float(params.get("child", 0.0)), float(params.get("pitch_st", 0.0))
         formant = float(params.get("formant", 1.0)) if child > 0 else 1.0
-        if child > 0 or shift != 0.0:
+        if child > 0:
             target = float(params.get("f0_hz", 0.0))
             ratio = 2.0 ** (shift / 12.0)
 
