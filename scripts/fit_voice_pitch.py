@@ -64,9 +64,10 @@ def main() -> None:
         per = np.array([np.median(real.log_f0[m & (real.speaker == s)]) for s in sorted(set(real.speaker[m].tolist()))])
         q1, med, q3 = np.percentile(per, [25, 50, 75])  # robust: labels and F0 tracks of real clips err
         out[g]["real"] = (round(float(med), 4), round(float((q3 - q1) / 1.349), 4))
+        out[g]["max"] = round(float(np.percentile(per, 90)), 4)  # the highest a voice is moved to
         print(f"real {g}: {len(per)} speakers, median {np.exp(np.median(per)):.1f} Hz, "
               f"5-95% {np.exp(np.percentile(per, 5)):.0f}-{np.exp(np.percentile(per, 95)):.0f} Hz")
-    print("PITCH_MAP = " + json.dumps({g: {k: list(v) for k, v in d.items()} for g, d in out.items()}).replace("[", "(").replace("]", ")"))
+    print("PITCH_MAP = " + json.dumps(out).replace("[", "(").replace("]", ")"))
 
 
 if __name__ == "__main__":

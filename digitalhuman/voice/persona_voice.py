@@ -18,7 +18,8 @@ median 170 Hz, men's 122 Hz, measured on the audio of 48 personas each), and a j
 speakers hears pitch: a woman's voice at 140 Hz is heard as a man's. Each adult voice's own pitch
 (the median of Kokoro's predicted F0 on ``PITCH_LINES``, before rendering) keeps its rank among
 the personas of its gender and is moved to the same place among real speakers of that gender
-(log F0 mean and spread of the Common Voice training speakers): ``scripts/fit_voice_pitch.py``.
+(log F0 median and spread of the Common Voice training speakers), no higher than real women's
+90th percentile: ``scripts/fit_voice_pitch.py``.
 
 ``speak_chunks(text, params)`` cuts the line into chunks (``stream.plan_chunks``); each chunk is
 synthesised by Kokoro with the style of its length, given the age cues and normalised on its own,
@@ -71,7 +72,10 @@ MAX_MIX = 4
 # towards women's pitch, which is where the judges already mishear some.
 PITCH_LINES = ("The old mill by the river has been closed for twenty years.",
                "So you want to learn the old songs? Sit by the fire and listen.")
-PITCH_MAP = {"female": {"kokoro": (5.1452, 0.1014), "real": (5.3344, 0.1271)},
+# A woman's voice goes no higher than real women's 90th percentile (246 Hz): above it Kokoro's
+# quality drops and the gender judge hears very high voices as less female (the 8 highest tuning
+# women, 231-256 Hz: 1 / 2 semitones less gave DNSMOS 3.275 -> 3.307 / 3.350).
+PITCH_MAP = {"female": {"kokoro": (5.1452, 0.1014), "real": (5.3344, 0.1271), "max": 5.5053},
              "male": {"kokoro": (4.7615, 0.1042), "real": (4.7615, 0.1042)}}
 PITCH_MAP_MAX_ST = 6.0
 
@@ -182,13 +186,14 @@ class PersonaVoice:
 
     def pitch_map_st(self, params: dict[str, float], woman: bool) -> float:
         """Semitones that move this voice's pitch from its place among the personas of its gender to
-        the same place among real speakers (``PITCH_MAP``), within +-``PITCH_MAP_MAX_ST``."""
+        the same place among real speakers (``PITCH_MAP``; no higher than its ``max``), within
+        +-``PITCH_MAP_MAX_ST``."""
         own = self.own_f0({**params, "pitch_st": 0.0})
         if not np.isfinite(own):
             return 0.0
         m = PITCH_MAP["female" if woman else "male"]
         (mk, sk), (mr, sr) = m["kokoro"], m["real"]
-        target = mr + (math.log(own) - mk) * sr / sk
+        target = min(mr + (math.log(own) - mk) * sr / sk, m.get("max", math.inf))
         return float(np.clip(12.0 * (target - math.log(own)) / math.log(2.0), -PITCH_MAP_MAX_ST, PITCH_MAP_MAX_ST))
 
     def voice_code_of(self, features: np.ndarray, female: float) -> np.ndarray:
