@@ -188,10 +188,12 @@ class PersonaVoice:
         """Semitones that move this voice's pitch from its place among the personas of its gender to
         the same place among real speakers (``PITCH_MAP``; no higher than its ``max``), within
         +-``PITCH_MAP_MAX_ST``."""
+        m = PITCH_MAP["female" if woman else "male"]
+        if m["kokoro"] == m["real"] and "max" not in m:  # an identity map (men's): no predictor run
+            return 0.0
         own = self.own_f0({**params, "pitch_st": 0.0})
         if not np.isfinite(own):
             return 0.0
-        m = PITCH_MAP["female" if woman else "male"]
         (mk, sk), (mr, sr) = m["kokoro"], m["real"]
         target = min(mr + (math.log(own) - mk) * sr / sk, m.get("max", math.inf))
         return float(np.clip(12.0 * (target - math.log(own)) / math.log(2.0), -PITCH_MAP_MAX_ST, PITCH_MAP_MAX_ST))
