@@ -1,6 +1,6 @@
 """digitalhuman: seeded NPC personas (face + matching voice) for games and VR, on a CPU, offline."""
 
-__version__ = "0.7.3"
+__version__ = "0.7.4"
 
 __all__ = ["__version__", "Persona", "PersonaError", "PersonaPipeline", "ModelNotAvailable"]
 

@@ -3,6 +3,7 @@
     python scripts/fit_voice_prior.py basis  --packs DIR --run RUN
     python scripts/fit_voice_prior.py sample --run RUN [--n 160] [--cv ../shared/data/commonvoice61]
     python scripts/fit_voice_prior.py fit    --run RUN --out digitalhuman/weights/voice_prior.safetensors
+    python scripts/fit_voice_prior.py calibrate-age --prior IN --out OUT --cache CACHE [--age-gain 2.5 --age-replace]
 
 ``basis``: the 29 English v1.0 style packs of Kokoro (``af_ am_ bf_ bm_`` ``.pt`` files of
 remsky/Kokoro-FastAPI ``api/src/voices/v1_0``, loaded with ``weights_only=True``) -> the group
@@ -400,9 +401,70 @@ def cmd_check(a) -> None:
     print(json.dumps(out))
 
 
-def cmd_check_age(a) -> None:
-    """Personas of tuning seeds at ages 18-85 voiced by a prior file, one tuning line each, judged by
-    the age judge fitted on the Common Voice training speakers: Spearman of judged vs persona age."""
+def _with_age(prior, gain: float | None, replace: bool | None, gain_old: float | None = None, **config):
+    """The prior with another age calibration (``age_gain`` z units per decade; ``age_gain_old``
+    above ``AGE_CENTER``; ``age_replace``) and any other config entries given."""
+    import dataclasses
+
+    cfg = {**prior.config, **config}
+    if replace is not None:
+        cfg["age_replace"] = bool(replace)
+    if gain_old is not None:
+        cfg["age_gain_old"] = float(gain_old)
+    return dataclasses.replace(prior, config=cfg, age_gain=prior.age_gain if gain is None else float(gain))
+
+
+def judge_men(vm, n: int, seed: int, threads: int, cv: str, cache: str) -> list[dict]:
+    """Men's voices of tuning seeds at ages drawn uniformly in 18-85, two tuning lines each: their
+    speaker coefficients and the Common Voice gender judge's mean P(female)."""
+    from digitalhuman.evaluate.voice_judges import VoiceJudges, log_f0
+    from digitalhuman.fusion import SL_STYLE, SL_VOICE
+    from digitalhuman.persona import persona_latent
+    from digitalhuman.pipeline import accent_of
+
+    gj = cv_judges(cv, cache)[0]
+    J = VoiceJudges(threads)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n):
+        lat = persona_latent(seed + k)
+        params = vm.params(0.0, float(rng.uniform(18, 85)), lat[SL_VOICE], lat[SL_STYLE], accent=accent_of(lat))
+        pf = []
+        for j in range(2):
+            audio = vm.speak(TUNING_LINES[(2 * k + j) % len(TUNING_LINES)], params)[0]
+            pf.append(float(gj.p_female(J.embed(audio, SR)[None], np.array([log_f0(audio, SR)]))[0]))
+        rows.append({"z": [params[f"s{i:02d}"] for i in range(vm.prior.k_spk)], "p_female": float(np.mean(pf))})
+        if k % 20 == 19:
+            print(f"men judged: {k + 1}/{n}", file=sys.stderr, flush=True)
+    return rows
+
+
+def fit_men_guard(rows: list[dict], quantile: float, alpha: float = 10.0) -> dict:
+    """The direction in ``z`` along which the judge's logit P(female) of men's voices rises (ridge),
+    its 5-fold r, and the guard's ``max``: that ``quantile`` of the men's projections on it."""
+    Z = np.array([r["z"] for r in rows])
+    pf = np.clip(np.array([r["p_female"] for r in rows]), 1e-3, 1 - 1e-3)
+    y = np.log(pf / (1 - pf))
+    folds = np.arange(len(y)) % 5
+    pred = np.zeros(len(y))
+    for f in range(5):
+        w, b = _ridge(Z[folds != f], y[folds != f, None], alpha)
+        pred[folds == f] = Z[folds == f] @ w[:, 0] + b[0]
+    w = _ridge(Z, y[:, None], alpha)[0][:, 0]
+    d = unit(w)
+    proj = Z @ d
+    mx = float(np.quantile(proj, quantile))
+    return {"dir": np.round(d, 6).tolist(), "max": round(mx, 4),
+            "fit": {"men": len(rows), "judged_female": float(np.mean(pf > 0.5)), "logit_per_unit": float(np.linalg.norm(w)),
+                    "cv_r": float(np.corrcoef(pred, y)[0, 1]), "quantile": quantile,
+                    "moved": float(np.mean(proj > mx)), "judged_female_moved": int(np.sum((pf > 0.5) & (proj > mx)))}}
+
+
+def check_age(prior, n: int, seed: int, threads: int, cv: str, cache: str) -> dict:
+    """Personas of tuning seeds at ages drawn uniformly in 18-85 (genders alternating) voiced by a
+    prior (a ``VoicePrior``), one tuning line each, judged by the gender and age
+    judges fitted on the Common Voice training speakers and by DNSMOS: Spearman of judged vs persona
+    age (all, per gender), judged years per decade, gender judged right, DNSMOS mean / minimum."""
     from digitalhuman.evaluate.fusion_figures import spearman
     from digitalhuman.evaluate.voice_judges import VoiceJudges, log_f0
     from digitalhuman.fusion import SL_STYLE, SL_VOICE
@@ -411,22 +473,76 @@ def cmd_check_age(a) -> None:
     from digitalhuman.voice.persona_voice import PersonaVoice
     from digitalhuman.voice.prior import VoicePrior
 
-    aj = cv_judges(a.cv, a.cache)[1]
-    vm = PersonaVoice(VoicePrior.load(a.prior), threads=a.threads)
-    J = VoiceJudges(a.threads)
-    ages, judged, fem = [], [], []
-    rng = np.random.default_rng(a.seed)
-    for k in range(a.n):
-        lat = persona_latent(a.seed + k)
+    gj, aj = cv_judges(cv, cache)
+    vm = PersonaVoice(prior, threads=threads)
+    J = VoiceJudges(threads)
+    ages, judged, fem, pf, mos = [], [], [], [], []
+    rng = np.random.default_rng(seed)
+    for k in range(n):
+        lat = persona_latent(seed + k)
         female, age = k % 2 == 0, float(rng.uniform(18, 85))
         params = vm.params(1.0 if female else 0.0, age, lat[SL_VOICE], lat[SL_STYLE], accent=accent_of(lat))
         audio = vm.speak(TUNING_LINES[k % len(TUNING_LINES)], params)[0]
-        judged.append(float(aj.years(J.embed(audio, SR)[None], np.array([log_f0(audio, SR)]))[0]))
+        e, lf = J.embed(audio, SR)[None], np.array([log_f0(audio, SR)])
+        judged.append(float(aj.years(e, lf)[0]))
+        pf.append(float(gj.p_female(e, lf)[0]))
+        mos.append(float(J.dnsmos(audio, SR)["ovrl"]))
         ages.append(age)
         fem.append(female)
-    ages, judged, fem = np.array(ages), np.array(judged), np.array(fem)
-    print(json.dumps({"rho": spearman(judged, ages)["rho"], "rho_women": spearman(judged[fem], ages[fem])["rho"],
-                      "rho_men": spearman(judged[~fem], ages[~fem])["rho"], "judged_sd": float(judged.std())}))
+    ages, judged, fem, pf, mos = map(np.array, (ages, judged, fem, pf, mos))
+    return {"n": n, "seed": seed, "age_gain": vm.prior.age_gain, "age_gain_old": vm.prior.config.get("age_gain_old"),
+            "age_replace": bool(vm.prior.config.get("age_replace")), "men_guard": "men_guard" in vm.prior.config,
+            "rho": spearman(judged, ages)["rho"], "rho_women": spearman(judged[fem], ages[fem])["rho"],
+            "rho_men": spearman(judged[~fem], ages[~fem])["rho"],
+            "judged_years_per_decade": float(np.polyfit(ages, judged, 1)[0] * 10), "judged_sd": float(judged.std()),
+            "gender_right": float(np.mean((pf > 0.5) == fem)), "dnsmos_mean": float(mos.mean()),
+            "dnsmos_min": float(mos.min()), "dnsmos_mean_60_plus": float(mos[ages >= 60].mean())}
+
+
+def cmd_check_age(a) -> None:
+    from digitalhuman.voice.prior import VoicePrior
+
+    prior = _with_age(VoicePrior.load(a.prior), a.age_gain, True if a.age_replace else None, a.age_gain_old)
+    print(json.dumps(check_age(prior, a.n, a.seed, a.threads, a.cv, a.cache)))
+
+
+def cmd_calibrate_age(a) -> None:
+    """Rewrite a prior file's age calibration (``age_gain``, ``age_gain_old``, ``age_replace``) and,
+    with ``--men N``, its men's guard (``fit_men_guard`` on N judged men's voices of that calibration),
+    the rest as it is; record the check of each seed range given (``check_age``) in the ``fit`` report."""
+    import dataclasses
+
+    import torch
+    from safetensors.numpy import load_file
+
+    from digitalhuman.checkpoint import load_weights, save_weights
+    from digitalhuman.voice.persona_voice import PersonaVoice
+    from digitalhuman.voice.prior import KIND, VoicePrior
+
+    _, cfg, _ = load_weights(a.prior, kind=KIND, framework="np")
+    raw = load_file(a.prior)  # the tensors exactly as stored (the packs stay float16)
+    was = {k: cfg.get(k) for k in ("age_gain", "age_gain_old", "age_replace", "men_guard")}
+    cfg = {k: v for k, v in cfg.items() if k != "men_guard"}
+    cfg.update({"age_gain": float(a.age_gain), "age_replace": bool(a.age_replace)})
+    if a.age_gain_old is not None:
+        cfg["age_gain_old"] = float(a.age_gain_old)
+    prior = _with_age(VoicePrior.load(a.prior), a.age_gain, a.age_replace, a.age_gain_old)
+    prior = dataclasses.replace(prior, config=cfg)
+    fit = dict(cfg.get("fit", {}))
+    if a.men:
+        guard = fit_men_guard(judge_men(PersonaVoice(prior, threads=a.threads), a.men, a.men_seed, a.threads,
+                                        a.cv, a.cache), a.men_quantile)
+        print(json.dumps(guard["fit"]), flush=True)
+        cfg["men_guard"] = {"dir": guard["dir"], "max": guard["max"]}
+        fit["men_guard"] = guard["fit"]
+        prior = dataclasses.replace(prior, config=cfg)
+    checks = [check_age(prior, a.n, s, a.threads, a.cv, a.cache) for s in a.seeds]
+    for c in checks:
+        print(json.dumps(c), flush=True)
+    fit["age_calibration"] = {"was": was, "checks": checks, "command": " ".join(sys.argv[1:])}
+    cfg["fit"] = fit
+    sha = save_weights(a.out, {k: torch.from_numpy(v) for k, v in raw.items()}, kind=KIND, config=cfg)
+    print(f"wrote {a.out} sha256 {sha}")
 
 
 def main() -> None:
@@ -480,16 +596,32 @@ def main() -> None:
     p.add_argument("--cv", default="../shared/data/commonvoice61")
     p.add_argument("--cache", required=True)
     p.add_argument("--only", choices=["female", "male"], default=None, help="personas of one gender only")
-    p = sub.add_parser("check-age")
-    p.add_argument("--prior", required=True)
-    p.add_argument("--n", type=int, default=24)
-    p.add_argument("--seed", type=int, default=60_000, help="first tuning seed (not an evaluation seed)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--cv", default="../shared/data/commonvoice61")
-    p.add_argument("--cache", required=True)
+    for name in ("check-age", "calibrate-age"):
+        p = sub.add_parser(name)
+        p.add_argument("--prior", required=True)
+        p.add_argument("--n", type=int, default=24)
+        p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--cv", default="../shared/data/commonvoice61")
+        p.add_argument("--cache", required=True)
+        p.add_argument("--age-gain", type=float, default=None if name == "check-age" else 0.3,
+                       help="z units per decade along age_dir")
+        p.add_argument("--age-gain-old", type=float, default=None,
+                       help="z units per decade along age_dir above age 35 (default: --age-gain)")
+        p.add_argument("--age-replace", action="store_true",
+                       help="a voice's coordinate along age_dir is set by the age alone (not drawn)")
+        if name == "check-age":
+            p.add_argument("--seed", type=int, default=60_000, help="first tuning seed (not an evaluation seed)")
+        else:
+            p.add_argument("--seeds", type=int, nargs="+", default=[60_000, 61_000],
+                           help="first tuning seeds of the checks (not evaluation seeds)")
+            p.add_argument("--out", required=True)
+            p.add_argument("--men", type=int, default=0, help="judged men's voices for the men's guard (0: none)")
+            p.add_argument("--men-seed", type=int, default=90_000, help="first tuning seed of those men")
+            p.add_argument("--men-quantile", type=float, default=0.7,
+                           help="the guard keeps men at most at this quantile of their projection")
     a = ap.parse_args()
     {"basis": cmd_basis, "sample": cmd_sample, "fit": cmd_fit, "check": cmd_check,
-     "check-age": cmd_check_age}[a.cmd](a)
+     "check-age": cmd_check_age, "calibrate-age": cmd_calibrate_age}[a.cmd](a)
 
 
 if __name__ == "__main__":

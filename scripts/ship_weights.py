@@ -339,7 +339,9 @@ def main() -> None:
                           "Apache-2.0, hexgrad; the v1_0 packs of remsky's Kokoro-FastAPI repository) and Kokoro "
                           "renderings of voices drawn around them, judged by resemblyzer, DNSMOS and the voice "
                           "features (the fit_voice_prior.py script, on tuning lines only)",
-            "how": "python scripts/fit_voice_prior.py basis|sample|fit", "fit": cfg.get("fit", {}),
+            "how": "python scripts/fit_voice_prior.py basis|sample|fit"
+                   + ("|calibrate-age (age gains and the men's guard, judged men's voices and ages of tuning seeds)"
+                      if "age_calibration" in cfg.get("fit", {}) else ""), "fit": cfg.get("fit", {}),
             "licence": "Apache-2.0 (Kokoro-82M voice packs, hexgrad)"}
         if args.voice_prior_quality:
             res = json.loads(args.voice_prior_quality.read_text())

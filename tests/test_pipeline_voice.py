@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from digitalhuman.cli import main
 from digitalhuman.persona import VISEMES, load_persona_doc
@@ -57,3 +58,15 @@ def test_say_command(tiny_weights, tmp_path, capsys):
     audio, sr = sf.read(out)
     assert sr == 24000 and len(audio) > 0.3 * sr
     assert (tmp_path / "hi.visemes.json").is_file()
+
+
+def test_a_model_left_unloaded_is_named_as_such(tiny_weights):
+    from digitalhuman.pipeline import ModelNotAvailable, PersonaPipeline
+
+    no_face = PersonaPipeline.from_pretrained(tiny_weights, face=False)
+    with pytest.raises(ModelNotAvailable, match=r"face model was not loaded \(from_pretrained\(face=False\)\)"):
+        no_face(3)
+    assert no_face(3, face=False, lines=["Hi."]).lines  # what was loaded still works
+    no_voice = PersonaPipeline.from_pretrained(tiny_weights, voice=False)
+    with pytest.raises(ModelNotAvailable, match="voice model was not loaded"):
+        no_voice(3, lines=["Hi."])

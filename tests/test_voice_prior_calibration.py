@@ -93,3 +93,33 @@ def test_anchored_voices_pick_stock_voices_of_their_group(vm):
     # a young boy's anchors are partly girls'
     boy = v.params(0.0, 8, CODE, STYLE)
     assert any(k.startswith("mix_af_") for k in boy), boy
+
+
+def test_old_age_gain_moves_only_voices_above_35(vm):
+    free = dict(gender_floors=[9.0, 9.0], quality_min=0.0)
+    base, old = with_config(vm, **free), with_config(vm, age_gain_old=1.0, **free)
+    d = vm.prior.age_dir
+    for age in (18, 30, 35):  # the young side and the centre keep their voice
+        assert old.params(1.0, age, CODE, STYLE) == base.params(1.0, age, CODE, STYLE)
+    for age in (36, 65, 85):
+        moved = (z(old.params(0.0, age, CODE, STYLE)) - z(base.params(0.0, age, CODE, STYLE))) @ d
+        assert moved == pytest.approx((1.0 - vm.prior.age_gain) * (age - 35) / 10, abs=1e-3)
+    # continuous at the centre: a year over it moves the voice by a tenth of the old gain
+    step = z(old.params(1.0, 36, CODE, STYLE)) - z(old.params(1.0, 35, CODE, STYLE))
+    assert np.linalg.norm(step) == pytest.approx(0.1, abs=1e-3)
+
+
+def test_men_guard_caps_men_only(vm):
+    d = np.array([0.6, 0.0, 0.8])
+    free = dict(gender_floors=[9.0, 9.0], quality_min=0.0)
+    guarded, base = with_config(vm, men_guard={"dir": d.tolist(), "max": 0.2}, **free), with_config(vm, **free)
+    far = 2.0 * d / np.abs(d).max()
+    man = z(guarded.params(0.0, 35, far, STYLE))
+    assert man @ d == pytest.approx(0.2, abs=1e-3)
+    assert z(base.params(0.0, 35, far, STYLE)) @ d > 0.5  # unguarded, the same code goes further
+    assert guarded.params(1.0, 35, far, STYLE) == base.params(1.0, 35, far, STYLE)  # women untouched
+    near = -far  # a man already on the safe side stays as drawn
+    assert guarded.params(0.0, 35, near, STYLE) == base.params(0.0, 35, near, STYLE)
+    # a cast voice (voice_like) is the user's choice: not guarded
+    like = {"am_adam": 1.0}
+    assert guarded.params(0.0, 35, far, STYLE, like=like) == base.params(0.0, 35, far, STYLE, like=like)

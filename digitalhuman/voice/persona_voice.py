@@ -13,6 +13,10 @@ numbers stored in ``persona.json`` (``voice``), from which every line is rendere
   ``f0_hz`` and ``formant``: the child's F0 and vocal-tract scale (TD-PSOLA + resampling after
   Kokoro, which then carries the pitch change too).
 
+Age: an adult's speaker coefficients move along the prior's ``age_dir`` (where the age judge
+heard rendered voices older), gently below 35 and ~8x faster above (``VoicePrior.age_gain_at``);
+from 60 the pitch and the pace change too (``OLD_*``); below 16 the child curves take over.
+
 The pitch map: Kokoro's voices are pitched narrower and closer together than people (women's
 median 170 Hz, men's 122 Hz, measured on the audio of 48 personas each), and a judge of real
 speakers hears pitch: a woman's voice at 140 Hz is heard as a man's. Each adult voice's own pitch
@@ -133,8 +137,11 @@ class PersonaVoice:
         adult_age = float(np.clip(age, 18.0, 85.0))
         if pr.config.get("age_replace"):  # the coordinate the age judge reads is the age's alone
             z = z - float(z @ pr.age_dir) * pr.age_dir
-        z = z + pr.age_gain * (adult_age - pr.AGE_CENTER) / 10.0 * pr.age_dir
+        z = z + pr.age_gain_at(adult_age) * (adult_age - pr.AGE_CENTER) / 10.0 * pr.age_dir
+        if not woman and not like:  # where the gender judge hears men's voices as women's, keep out
+            z = pr.guard_men(z)
         z, zp = pr.guard_quality(z, zp)  # where the judged renderings say quality drops, pull in
+        z = np.clip(z, -COEF_BOUND, COEF_BOUND)  # a far age shift stays within what persona.json may hold
         if like:
             z, zp = near * z, near * zp
         speed = float(np.clip(math.exp(0.05 * float(style_code[pr.k_pro])), 0.92, 1.09)) * float(pace)

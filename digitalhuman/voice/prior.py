@@ -15,7 +15,11 @@ the 29 English stock packs of Kokoro v1.0 (American / British, women / men) by
   direction that the fit chose with judges on rendered samples: wide along the directions that make
   speakers distinct, narrow along those that cost quality or gender; ``gender_dir`` bounds how far a
   voice may move towards the other gender's voices; ``age_dir`` is the direction in ``z`` along which
-  the outside age judge heard rendered voices older.
+  the outside age judge heard rendered voices older: an adult moves along it by ``age_gain`` per
+  decade below 35 and ``age_gain_old`` above (``scripts/fit_voice_prior.py calibrate-age``; the
+  young side is kept small: further there, some voices lost quality and little judged age was won);
+  ``men_guard`` keeps men's voices out of the direction along which the gender judge heard rendered
+  men's voices as women's (a ridge fit of its logit on ``z`` of judged men).
 """
 
 from __future__ import annotations
@@ -157,6 +161,21 @@ class VoicePrior:
         in the config scales ``spread_spk`` per gender; 1 and 1 when absent)."""
         f, m = self.config.get("spread_gender", (1.0, 1.0))
         return self.spread_spk * float(f if woman else m)
+
+    def age_gain_at(self, age: float) -> float:
+        """z units per decade along ``age_dir`` for an adult of ``age``: ``age_gain`` below
+        ``AGE_CENTER``, ``age_gain_old`` in the config (else the same) above it."""
+        return self.age_gain if age <= self.AGE_CENTER else float(self.config.get("age_gain_old", self.age_gain))
+
+    def guard_men(self, z: np.ndarray) -> np.ndarray:
+        """A man's coefficients kept at most ``max`` along ``dir`` (``men_guard`` in the config: the
+        direction in which a gender judge heard rendered men's voices more female); as drawn when absent."""
+        g = self.config.get("men_guard")
+        if not g:
+            return z
+        d = np.asarray(g["dir"], np.float64)
+        over = float(z @ d) - float(g["max"])
+        return z - over * d if over > 0 else z
 
     def floor_of(self, woman: bool) -> float:
         """How far along ``gender_dir`` a woman's voice may go towards the men's (``z . gender_dir >=
