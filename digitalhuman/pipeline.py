@@ -178,12 +178,10 @@ class PersonaPipeline:
         model = {"face": self.face, "voice": self.voice, "fusion": self.prior,
                  "face_attributes": self.attributes}[what]
         if model is None:
-            card_key = {"voice": "voice_prior"}.get(what, what)
-            if card_key in self.models and what in ("face", "voice", "face_attributes"):  # on the card, left unloaded
+            if what != "fusion" and {"voice": "voice_prior"}.get(what, what) in self.models:  # on the card, unloaded
                 flag = "voice" if what == "voice" else "face"
-                raise ModelNotAvailable(
-                    f"the {what} model was not loaded (from_pretrained({flag}=False)); load it, or ask for no "
-                    f"{flag} here ({flag}=False)")
+                raise ModelNotAvailable(f"the {what} model was not loaded (from_pretrained({flag}=False)); "
+                                        f"load it, or ask for no {flag} here ({flag}=False)")
             where = f"{self.source}/{CARD_FILE}" if self.source is not None else "the models given to PersonaPipeline"
             raise ModelNotAvailable(
                 f"no trained {what} model (looked in {where}); "
