@@ -3,7 +3,7 @@
     python scripts/fit_voice_prior.py basis  --packs DIR --run RUN
     python scripts/fit_voice_prior.py sample --run RUN [--n 160] [--cv ../shared/data/commonvoice61]
     python scripts/fit_voice_prior.py fit    --run RUN --out digitalhuman/weights/voice_prior.safetensors
-    python scripts/fit_voice_prior.py calibrate-age --prior IN --out OUT --cache CACHE [--age-gain 2.5 --age-replace]
+    python scripts/fit_voice_prior.py calibrate-age --prior IN --out OUT --cache CACHE [--age-gain-old 2.5 --men 160]
 
 ``basis``: the 29 English v1.0 style packs of Kokoro (``af_ am_ bf_ bm_`` ``.pt`` files of
 remsky/Kokoro-FastAPI ``api/src/voices/v1_0``, loaded with ``weights_only=True``) -> the group
@@ -401,12 +401,12 @@ def cmd_check(a) -> None:
     print(json.dumps(out))
 
 
-def _with_age(prior, gain: float | None, replace: bool | None, gain_old: float | None = None, **config):
+def _with_age(prior, gain: float | None, replace: bool | None, gain_old: float | None = None):
     """The prior with another age calibration (``age_gain`` z units per decade; ``age_gain_old``
-    above ``AGE_CENTER``; ``age_replace``) and any other config entries given."""
+    above ``AGE_CENTER``; ``age_replace``); None keeps the prior's."""
     import dataclasses
 
-    cfg = {**prior.config, **config}
+    cfg = dict(prior.config)
     if replace is not None:
         cfg["age_replace"] = bool(replace)
     if gain_old is not None:
@@ -515,19 +515,16 @@ def cmd_calibrate_age(a) -> None:
     import torch
     from safetensors.numpy import load_file
 
-    from digitalhuman.checkpoint import load_weights, save_weights
+    from digitalhuman.checkpoint import save_weights
     from digitalhuman.voice.persona_voice import PersonaVoice
     from digitalhuman.voice.prior import KIND, VoicePrior
 
-    _, cfg, _ = load_weights(a.prior, kind=KIND, framework="np")
+    prior = VoicePrior.load(a.prior)
     raw = load_file(a.prior)  # the tensors exactly as stored (the packs stay float16)
-    was = {k: cfg.get(k) for k in ("age_gain", "age_gain_old", "age_replace", "men_guard")}
-    cfg = {k: v for k, v in cfg.items() if k != "men_guard"}
-    cfg.update({"age_gain": float(a.age_gain), "age_replace": bool(a.age_replace)})
-    if a.age_gain_old is not None:
-        cfg["age_gain_old"] = float(a.age_gain_old)
-    prior = _with_age(VoicePrior.load(a.prior), a.age_gain, a.age_replace, a.age_gain_old)
-    prior = dataclasses.replace(prior, config=cfg)
+    was = {k: prior.config.get(k) for k in ("age_gain", "age_gain_old", "age_replace", "men_guard")}
+    cfg = {k: v for k, v in prior.config.items() if k != "men_guard"}
+    prior = _with_age(dataclasses.replace(prior, config=cfg), a.age_gain, a.age_replace, a.age_gain_old)
+    cfg = prior.config | {"age_gain": prior.age_gain}
     fit = dict(cfg.get("fit", {}))
     if a.men:
         guard = fit_men_guard(judge_men(PersonaVoice(prior, threads=a.threads), a.men, a.men_seed, a.threads,
